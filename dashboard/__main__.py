@@ -1,0 +1,5 @@
+"""`python -m dashboard` is `cartgov`."""
+
+from dashboard.cli import main
+
+main()

@@ -1,0 +1,140 @@
+"""`cartgov`: the command line of DESIGN.md section 3; a failure prints what went wrong and exits 2."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from dashboard import ingest as ingest_module
+from dashboard import store
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = PROJECT_ROOT / "sample_data"
+
+
+def _fail(message: str) -> None:
+    click.echo(f"cartgov: {message}", err=True)
+    sys.exit(2)
+
+
+def command(fn):
+    """Every command: a --database-url option, and errors reported in one line with exit code 2."""
+
+    @click.option("--database-url", envvar="CARTGOV_DATABASE_URL", default=store.DEFAULT_DATABASE_URL,
+                  show_default=True, help="SQLAlchemy URL of the store.")
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ingest_module.UsageError as error:
+            _fail(str(error))
+        except Exception as error:  # noqa: BLE001 - the promise is: a message, never a traceback
+            _fail(f"{error.__class__.__name__}: {error}".splitlines()[0])
+
+    return wrapper
+
+
+iso_date = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """CAR-T clinical-governance dashboard: data contracts, ingest, metrics and the app."""
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the tables to.")
+@click.option("--episodes", type=click.IntRange(1), required=True, help="Number of infusions.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--as-of", type=iso_date, default="2026-09-30", show_default=True, help="Extract date.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@command
+def generate(out: Path, episodes: int, seed: int, as_of: dt.datetime, fmt: str, database_url: str) -> None:
+    """Write a synthetic submission of N infusions (all six tables), deterministic for a seed."""
+    from dashboard.synthetic import generate as write
+
+    paths = write(out, episodes, seed, as_of.date(), fmt)
+    click.echo(f"wrote {len(paths)} tables for {episodes} infusions to {out} (extract date {as_of.date()})")
+
+
+def _report(report: ingest_module.BatchReport, fmt: str, verb: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(report.as_json(), default=str))
+    else:
+        for f in report.files:
+            if f.refused:
+                click.echo(f"REFUSED {f.message}")
+                continue
+            click.echo(f"{f.path} ({f.table}): {f.rows_read} read, {f.accepted} {verb}, {f.quarantined} quarantined"
+                       + (f" - {f.message}" if f.message else ""))
+            for p in f.problems:
+                click.echo(f"  row {p['row']}, column {p['column']}: breaks {p['rule']} (value: {p['value']!r})")
+        if report.batch_id:
+            click.echo(f"batch {report.batch_id}, data version {report.data_version}")
+    sys.exit(report.exit_code)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--extract-date", type=iso_date, help="Extract date (default: the manifest's, else today).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@command
+def validate(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str) -> None:
+    """Check submission files against the contracts; write nothing. Exit 0 valid, 1 some rows invalid, 2 unreadable."""
+    engine = store.engine_for(database_url)
+    report = ingest_module.validate(engine, list(paths), extract_date and extract_date.date())
+    _report(report, fmt, "valid")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--extract-date", type=iso_date, help="Extract date (default: the manifest's, else today).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@command
+def ingest(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str) -> None:
+    """Validate and load: valid rows committed, invalid rows quarantined. Exit 0, 1 some quarantined, 2 none read."""
+    from dashboard.loaders import write_snapshot
+
+    engine = store.engine_for(database_url)
+    report = ingest_module.ingest(engine, list(paths), extract_date and extract_date.date())
+    write_snapshot(engine, report.data_version)
+    _report(report, fmt, "accepted")
+
+
+@main.command()
+@click.option("--path", type=click.Path(path_type=Path, exists=True), default=SAMPLE_DATA, show_default=True)
+@command
+def seed(path: Path, database_url: str) -> None:
+    """Load the bundled synthetic sample into the store (idempotent; refused on a store with real data)."""
+    from dashboard.loaders import write_snapshot
+
+    engine = store.engine_for(database_url)
+    with engine.connect() as connection:
+        current = store.read_dataset(connection)
+    if current["data_version"] and not current["synthetic"]:
+        _fail("the store holds real (non-synthetic) data; the sample is never mixed into it")
+    report = ingest_module.ingest(engine, [path])
+    write_snapshot(engine, report.data_version)
+    counts = store.row_counts(engine)
+    click.echo("seeded: " + ", ".join(f"{t} {n}" for t, n in counts.items())
+               + f" (data version {report.data_version})")
+    if report.exit_code:
+        _fail("the sample did not load cleanly; run `cartgov validate sample_data` to see why")
+
+
+@main.command()
+@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--address", default="localhost", show_default=True)
+@command
+def serve(port: int, address: str, database_url: str) -> None:
+    """Start the dashboard."""
+    os.environ["CARTGOV_DATABASE_URL"] = database_url
+    os.chdir(PROJECT_ROOT)
+    os.execvp(sys.executable, [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+                               "--server.port", str(port), "--server.address", address])

@@ -1,0 +1,232 @@
+"""Validate submission files and load them: valid rows committed in one transaction, every other row quarantined.
+
+Every row read is accounted for: for each file, accepted + quarantined = rows_read. `validate` runs the same
+checks and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+
+from dashboard import store
+from dashboard.synthetic import MANIFEST
+from data_contracts import BUNDLED_REFERENCE, CONTRACTS, PRIMARY_KEYS, polars_schema, reference_path
+from data_contracts.submission import ROW, Parents, RefusedFile, TableCheck, check_file, table_name
+
+# What later tables need of earlier ones, read from the store before a batch.
+PARENT_COLUMNS = {
+    "centres": ["centre_code"],
+    "products": ["product_code"],
+    "nice_ta": ["ta_code"],
+    "referrals": ["referral_id", "referral_date"],
+    "infusions": ["episode_id"],
+}
+TABLE_ORDER = list(CONTRACTS)
+
+
+@dataclass
+class FileReport:
+    path: str
+    table: str | None
+    rows_read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    refused: bool = False
+    message: str | None = None
+    problems: list[dict] = field(default_factory=list)
+    sha256: str | None = None
+    check: TableCheck | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "path": self.path, "table": self.table, "rows_read": self.rows_read, "accepted": self.accepted,
+            "quarantined": self.quarantined, "refused": self.refused, "message": self.message,
+            "problems": self.problems,
+        }
+
+
+@dataclass
+class BatchReport:
+    batch_id: str | None
+    data_version: int
+    files: list[FileReport]
+
+    @property
+    def exit_code(self) -> int:
+        """0 all accepted, 1 some rows quarantined or some files refused, 2 nothing could be read."""
+        if not self.files or all(f.refused for f in self.files):
+            return 2
+        return 0 if all(f.quarantined == 0 and not f.refused for f in self.files) else 1
+
+    def as_json(self) -> dict:
+        return {"batch_id": self.batch_id, "data_version": self.data_version,
+                "files": [f.as_json() for f in self.files]}
+
+
+class UsageError(Exception):
+    """Bad arguments: nothing to read."""
+
+
+def submission_files(paths: list[Path]) -> tuple[list[Path], dict]:
+    """Table files named on the command line or found in folders, parents first, and any manifest beside them."""
+    files, manifest = [], {}
+    for path in paths:
+        if path.is_dir():
+            if (path / MANIFEST).exists():
+                manifest = tomllib.loads((path / MANIFEST).read_text())
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+    if not files:
+        raise UsageError("no .csv or .parquet files found in " + ", ".join(map(str, paths)))
+    order = {t: i for i, t in enumerate(TABLE_ORDER)}
+    return sorted(files, key=lambda p: (order.get(table_name(p) or "", len(order)), str(p))), manifest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stored_parents(connection: sa.Connection, extract_date: dt.date) -> Parents:
+    parents = Parents(extract_date)
+    for table, columns in PARENT_COLUMNS.items():
+        source = store.DATA_TABLES[table]
+        rows = connection.execute(sa.select(*[source.c[c] for c in columns])).fetchall()
+        schema = {c: polars_schema(table)[c] for c in columns}
+        parents.frames[table] = pl.DataFrame(rows, schema=schema, orient="row")
+    for table in BUNDLED_REFERENCE:
+        if parents.frames[table].height == 0:
+            bundled = pl.read_csv(reference_path(table), schema_overrides=polars_schema(table))
+            parents.frames[table] = bundled
+    return parents
+
+
+def _problems_json(check: TableCheck) -> list[dict]:
+    return check.problems.to_dicts()
+
+
+def check_batch(connection: sa.Connection, files: list[Path], extract_date: dt.date) -> list[FileReport]:
+    """Check every file against the contracts and against what the store and the batch already hold."""
+    parents = _stored_parents(connection, extract_date)
+    reports = []
+    for path in files:
+        report = FileReport(str(path), table_name(path), sha256=_sha256(path))
+        try:
+            check = check_file(path, parents)
+        except RefusedFile as refusal:
+            report.refused, report.message = True, str(refusal)
+            reports.append(report)
+            continue
+        report.rows_read, report.accepted, report.quarantined = check.rows_read, check.accepted, check.quarantined
+        report.problems = _problems_json(check)
+        if check.ignored_columns:
+            report.message = f"unknown column(s) ignored: {', '.join(check.ignored_columns)}"
+        report.check = check
+        reports.append(report)
+    return reports
+
+
+def _already_ingested(connection: sa.Connection, report: FileReport) -> dict | None:
+    batches = store.ingest_batches
+    return connection.execute(
+        sa.select(batches).where(batches.c.sha256 == report.sha256, batches.c.table_name == report.table,
+                                 ~batches.c.refused)
+        .order_by(batches.c.id.desc()).limit(1)
+    ).mappings().first()
+
+
+def _quarantine_rows(report: FileReport, batch_id: str, now: dt.datetime) -> list[dict]:
+    check = report.check
+    reasons = check.problems.group_by("row", maintain_order=True).agg(
+        pl.struct("column", "rule", "value").alias("reasons"),
+        pl.col("rule").str.starts_with("missing parent").all().alias("missing_parent_only"),
+    )
+    key = PRIMARY_KEYS[check.table]
+    rows = check.text.join(reasons, left_on=ROW, right_on="row", how="inner")
+    value_columns = [c for c in check.text.columns if c != ROW]
+    return [
+        {
+            "batch_id": batch_id, "path": report.path, "table_name": check.table, "row_number": row[ROW],
+            "record_key": row.get(key), "centre_code": row.get("centre_code") or row.get("allocated_centre"),
+            "original_values": {c: row[c] for c in value_columns}, "reasons": row["reasons"],
+            "missing_parent_only": row["missing_parent_only"], "quarantined_at": now,
+        }
+        for row in rows.iter_rows(named=True)
+    ]
+
+
+def _ensure_reference(connection: sa.Connection) -> bool:
+    """A new store gets the national products and TAs bundled with the contracts."""
+    wrote = False
+    for table in BUNDLED_REFERENCE:
+        if connection.execute(sa.select(sa.func.count()).select_from(store.DATA_TABLES[table])).scalar_one() == 0:
+            frame = pl.read_csv(reference_path(table), schema_overrides=polars_schema(table))
+            store.upsert(connection, table, frame)
+            wrote = True
+    return wrote
+
+
+def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None) -> BatchReport:
+    """Check and load a batch in one transaction: all of its effects land, or none."""
+    files, manifest = submission_files(paths)
+    extract_date = extract_date or _manifest_date(manifest) or dt.date.today()
+    synthetic = bool(manifest.get("synthetic", False))
+    batch_id = uuid.uuid4().hex
+    now = dt.datetime.now(dt.UTC)
+    with engine.begin() as connection:
+        reports = check_batch(connection, files, extract_date)
+        changed = _ensure_reference(connection)
+        fresh = []
+        for report in reports:
+            previous = None if report.refused else _already_ingested(connection, report)
+            if previous is not None:
+                report.message = f"already ingested in batch {previous['batch_id']}; nothing changed"
+                continue
+            fresh.append(report)
+            if report.refused:
+                continue
+            store.upsert(connection, report.table, report.check.valid.drop(ROW))
+            quarantined = _quarantine_rows(report, batch_id, now)
+            if quarantined:
+                connection.execute(sa.insert(store.quarantine), quarantined)
+            changed = changed or report.accepted > 0
+        version = (store.bump_version(connection, extract_date, synthetic) if changed
+                   else store.read_dataset(connection)["data_version"])
+        if fresh:
+            connection.execute(sa.insert(store.ingest_batches), [
+                {"batch_id": batch_id, "path": r.path, "table_name": r.table, "sha256": r.sha256,
+                 "rows_read": r.rows_read, "accepted": r.accepted, "quarantined": r.quarantined,
+                 "refused": r.refused, "message": r.message, "extract_date": extract_date,
+                 "data_version": version, "ingested_at": now}
+                for r in fresh
+            ])
+    return BatchReport(batch_id if fresh else None, version, reports)
+
+
+def validate(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None) -> BatchReport:
+    """The same checks as ingest, against what the store holds; nothing is written."""
+    files, manifest = submission_files(paths)
+    extract_date = extract_date or _manifest_date(manifest) or dt.date.today()
+    with engine.connect() as connection:
+        reports = check_batch(connection, files, extract_date)
+        version = store.read_dataset(connection)["data_version"]
+    return BatchReport(None, version, reports)
+
+
+def _manifest_date(manifest: dict) -> dt.date | None:
+    value = manifest.get("extract_date")
+    return dt.date.fromisoformat(str(value)) if value else None

@@ -1,0 +1,176 @@
+"""The store: SQLAlchemy tables for the six submission tables plus batches, quarantine, audit log and dataset metadata.
+
+SQLite (a file under var/) by default, PostgreSQL through CARTGOV_DATABASE_URL. The store is the write path and the
+source of truth; pages read columnar snapshots of it (dashboard/loaders), never the tables row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from data_contracts import CONTRACTS, PRIMARY_KEYS, polars_schema
+
+DEFAULT_DATABASE_URL = "sqlite:///var/cartgov.db"
+metadata = sa.MetaData()
+
+_SQL_TYPES = {pl.Utf8: sa.Text, pl.Int64: sa.BigInteger, pl.Boolean: sa.Boolean, pl.Date: sa.Date}
+
+
+def _data_table(name: str) -> sa.Table:
+    """A submission table, column for column as its contract declares it."""
+    columns = [
+        sa.Column(column, _SQL_TYPES[dtype](), primary_key=(column == PRIMARY_KEYS[name]))
+        for column, dtype in polars_schema(name).items()
+    ]
+    return sa.Table(name, metadata, *columns)
+
+
+DATA_TABLES = {name: _data_table(name) for name in CONTRACTS}
+
+ingest_batches = sa.Table(
+    "ingest_batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.Text, nullable=False, index=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("table_name", sa.Text),
+    sa.Column("sha256", sa.Text, index=True),
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("accepted", sa.Integer, nullable=False),
+    sa.Column("quarantined", sa.Integer, nullable=False),
+    sa.Column("refused", sa.Boolean, nullable=False),
+    sa.Column("message", sa.Text),
+    sa.Column("extract_date", sa.Date),
+    sa.Column("data_version", sa.Integer, nullable=False),
+    sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.Text, nullable=False, index=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("table_name", sa.Text, nullable=False),
+    sa.Column("row_number", sa.Integer, nullable=False),
+    sa.Column("record_key", sa.Text),
+    sa.Column("centre_code", sa.Text),
+    sa.Column("original_values", sa.JSON, nullable=False),  # every cell as the file had it, as text
+    sa.Column("reasons", sa.JSON, nullable=False),  # [{"column", "rule", "value"}]
+    sa.Column("missing_parent_only", sa.Boolean, nullable=False),  # retried by later ingests
+    sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("released_at", sa.DateTime(timezone=True)),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("who", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("page", sa.Text),
+    sa.Column("filters", sa.JSON),
+    sa.Column("detail", sa.Text),
+)
+
+# One row: what the store holds now. data_version is bumped by every ingest that changes a row.
+dataset = sa.Table(
+    "dataset",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("data_version", sa.Integer, nullable=False),
+    sa.Column("extract_date", sa.Date),
+    sa.Column("synthetic", sa.Boolean, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def database_url(url: str | None = None) -> str:
+    return url or os.environ.get("CARTGOV_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+@cache
+def engine_for(url: str) -> sa.Engine:
+    """An engine with the schema created on first use (SQLite's folder too)."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    # WAL lets the app keep reading while an ingest writes; a busy writer waits instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def get_engine(url: str | None = None) -> sa.Engine:
+    return engine_for(database_url(url))
+
+
+def read_dataset(connection: sa.Connection) -> dict:
+    """The dataset row, or an empty store's defaults."""
+    row = connection.execute(sa.select(dataset).where(dataset.c.id == 1)).mappings().first()
+    if row is None:
+        return {"data_version": 0, "extract_date": None, "synthetic": False, "updated_at": None}
+    return dict(row)
+
+
+def data_version(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return read_dataset(connection)["data_version"]
+
+
+def bump_version(connection: sa.Connection, extract_date: dt.date | None, synthetic: bool) -> int:
+    """Record that the data changed; called inside the batch's transaction."""
+    current = read_dataset(connection)
+    version = current["data_version"] + 1
+    values = {
+        "data_version": version,
+        "extract_date": max(filter(None, [current["extract_date"], extract_date]), default=None),
+        # The store counts as the synthetic sample only while everything in it came from synthetic submissions.
+        "synthetic": synthetic and (current["synthetic"] or current["data_version"] == 0),
+        "updated_at": dt.datetime.now(dt.UTC),
+    }
+    if current["updated_at"] is None:
+        connection.execute(sa.insert(dataset).values(id=1, **values))
+    else:
+        connection.execute(sa.update(dataset).where(dataset.c.id == 1).values(**values))
+    return version
+
+
+def upsert(connection: sa.Connection, table: str, frame: pl.DataFrame, chunk: int = 5000) -> None:
+    """Insert rows, replacing any row with the same key (a corrected resubmission)."""
+    if frame.height == 0:
+        return
+    target = DATA_TABLES[table]
+    key = PRIMARY_KEYS[table]
+    dialect = connection.dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(target)
+    updates = {c.name: insert.excluded[c.name] for c in target.columns if c.name != key}
+    statement = insert.on_conflict_do_update(index_elements=[key], set_=updates)
+    columns = [c.name for c in target.columns]
+    for start in range(0, frame.height, chunk):
+        connection.execute(statement, frame.slice(start, chunk).select(columns).to_dicts())
+
+
+def row_counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for name, table in DATA_TABLES.items()
+        }

@@ -1,0 +1,16 @@
+"""Data contracts of the CAR-T governance submission: Pandera models, code lists and the bundled reference tables."""
+
+from importlib import resources
+from pathlib import Path
+
+from data_contracts.tables import CONTRACTS, PRIMARY_KEYS, REFERENCE_TABLES, polars_schema
+
+BUNDLED_REFERENCE = ("products", "nice_ta")  # national lists from FACTS.md; centres are data of each deployment
+
+
+def reference_path(table: str) -> Path:
+    """The bundled CSV of a national reference table (products, NICE TAs)."""
+    return Path(str(resources.files("data_contracts") / "reference" / f"{table}.csv"))
+
+
+__all__ = ["BUNDLED_REFERENCE", "CONTRACTS", "PRIMARY_KEYS", "REFERENCE_TABLES", "polars_schema", "reference_path"]

@@ -1,0 +1,139 @@
+"""Shared fixtures: stores on a real SQLite file and a real PostgreSQL server, the sample, a served app."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = PROJECT_ROOT / "sample_data"
+BAD_SUBMISSION = SAMPLE / "bad_submission"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def missing(reason: str) -> None:
+    """Outside CI a missing server or browser skips; in CI it fails, because those tests must run there."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this test must run, not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_snapshots(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARTGOV_SNAPSHOT_DIR", str(tmp_path / "snapshots"))
+    monkeypatch.delenv("CARTGOV_DATABASE_URL", raising=False)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    admin_url = os.environ.get("CARTGOV_TEST_DATABASE_URL")
+    if not admin_url:
+        missing("no PostgreSQL server: set CARTGOV_TEST_DATABASE_URL (make test does)")
+    name = f"cartgov_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as error:
+        missing(f"PostgreSQL at {admin.url.render_as_string()} unreachable: {error}")
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    yield url
+    from dashboard import store
+
+    store.engine_for(url).dispose()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request) -> str:
+    """Each store test runs on both back ends."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `cartgov` as a user would, in a new process."""
+    return subprocess.run(
+        [sys.executable, "-m", "dashboard", *args], capture_output=True, text=True, cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})}, timeout=300,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def seeded_sqlite(sqlite_url) -> str:
+    from dashboard import store
+    from dashboard.ingest import ingest
+
+    ingest(store.engine_for(sqlite_url), [SAMPLE])
+    return sqlite_url
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if path is None:
+        missing("Debian's chromium is not installed (make test installs it when run as root)")
+    return path
+
+
+@pytest.fixture
+def served_app(seeded_sqlite, tmp_path):
+    """The app as `cartgov serve` starts it, on a free port, health-checked before use."""
+    port = free_port()
+    env = {**os.environ, "CARTGOV_DATABASE_URL": seeded_sqlite,
+           "CARTGOV_SNAPSHOT_DIR": os.environ["CARTGOV_SNAPSHOT_DIR"]}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--address", "127.0.0.1"],
+        cwd=PROJECT_ROOT, env=env, stdout=(tmp_path / "serve.log").open("w"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the app did not answer its health check: " + (tmp_path / "serve.log").read_text())
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        yield chromium
+        chromium.close()
