@@ -136,5 +136,5 @@ def serve(port: int, address: str, database_url: str) -> None:
     """Start the dashboard."""
     os.environ["CARTGOV_DATABASE_URL"] = database_url
     os.chdir(PROJECT_ROOT)
-    os.execvp(sys.executable, [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-                               "--server.port", str(port), "--server.address", address])
+    os.execvp(sys.executable, [sys.executable, "-m", "dashboard.server", "--server.port", str(port),
+                               "--server.address", address])
