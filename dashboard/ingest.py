@@ -19,7 +19,16 @@ import sqlalchemy as sa
 from dashboard import store
 from dashboard.synthetic import MANIFEST
 from data_contracts import BUNDLED_REFERENCE, CONTRACTS, PRIMARY_KEYS, polars_schema, reference_path
-from data_contracts.submission import ROW, Parents, RefusedFile, TableCheck, check_file, table_name
+from data_contracts.submission import (
+    MISSING_PARENT,
+    ROW,
+    Parents,
+    RefusedFile,
+    TableCheck,
+    check_file,
+    check_frame,
+    table_name,
+)
 
 # What later tables need of earlier ones, read from the store before a batch.
 PARENT_COLUMNS = {
@@ -115,11 +124,9 @@ def _stored_parents(connection: sa.Connection, extract_date: dt.date) -> Parents
     return parents
 
 
-def _problems_json(check: TableCheck) -> list[dict]:
-    return check.problems.to_dicts()
-
-
-def check_batch(connection: sa.Connection, files: list[Path], extract_date: dt.date) -> list[FileReport]:
+def check_batch(
+    connection: sa.Connection, files: list[Path], extract_date: dt.date
+) -> tuple[Parents, list[FileReport]]:
     """Check every file against the contracts and against what the store and the batch already hold."""
     parents = _stored_parents(connection, extract_date)
     reports = []
@@ -132,12 +139,12 @@ def check_batch(connection: sa.Connection, files: list[Path], extract_date: dt.d
             reports.append(report)
             continue
         report.rows_read, report.accepted, report.quarantined = check.rows_read, check.accepted, check.quarantined
-        report.problems = _problems_json(check)
+        report.problems = check.problems.to_dicts()
         if check.ignored_columns:
             report.message = f"unknown column(s) ignored: {', '.join(check.ignored_columns)}"
         report.check = check
         reports.append(report)
-    return reports
+    return parents, reports
 
 
 def _already_ingested(connection: sa.Connection, report: FileReport) -> dict | None:
@@ -153,7 +160,7 @@ def _quarantine_rows(report: FileReport, batch_id: str, now: dt.datetime) -> lis
     check = report.check
     reasons = check.problems.group_by("row", maintain_order=True).agg(
         pl.struct("column", "rule", "value").alias("reasons"),
-        pl.col("rule").str.starts_with("missing parent").all().alias("missing_parent_only"),
+        pl.col("rule").str.starts_with(MISSING_PARENT).all().alias("missing_parent_only"),
     )
     key = PRIMARY_KEYS[check.table]
     rows = check.text.join(reasons, left_on=ROW, right_on="row", how="inner")
@@ -188,7 +195,7 @@ def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = 
     batch_id = uuid.uuid4().hex
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as connection:
-        reports = check_batch(connection, files, extract_date)
+        parents, reports = check_batch(connection, files, extract_date)
         changed = _ensure_reference(connection)
         fresh = []
         for report in reports:
@@ -200,10 +207,15 @@ def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = 
             if report.refused:
                 continue
             store.upsert(connection, report.table, report.check.valid.drop(ROW))
+            _resolve_resubmitted(connection, report.check, now)
             quarantined = _quarantine_rows(report, batch_id, now)
             if quarantined:
                 connection.execute(sa.insert(store.quarantine), quarantined)
             changed = changed or report.accepted > 0
+        retried = _retry_missing_parents(connection, parents, batch_id, now)
+        reports += retried
+        fresh += retried
+        changed = changed or any(r.accepted for r in retried)
         version = (store.bump_version(connection, extract_date, synthetic) if changed
                    else store.read_dataset(connection)["data_version"])
         if fresh:
@@ -217,12 +229,65 @@ def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = 
     return BatchReport(batch_id if fresh else None, version, reports)
 
 
+def _open_quarantine(connection: sa.Connection, *where) -> list:
+    q = store.quarantine
+    return connection.execute(
+        sa.select(q.c.id, q.c.table_name, q.c.record_key, q.c.original_values).where(q.c.released_at.is_(None), *where)
+        .order_by(q.c.id)
+    ).all()
+
+
+def _resolve_resubmitted(connection: sa.Connection, check: TableCheck, now: dt.datetime) -> None:
+    """A quarantined row whose key has now been accepted from a corrected file is no longer open."""
+    q = store.quarantine
+    open_rows = _open_quarantine(connection, q.c.table_name == check.table)
+    if not open_rows:
+        return
+    accepted = set(check.valid[PRIMARY_KEYS[check.table]].to_list())
+    resolved = [row.id for row in open_rows if row.record_key in accepted]
+    if resolved:
+        connection.execute(sa.update(q).where(q.c.id.in_(resolved)).values(released_at=now, resolution="resubmitted"))
+
+
+def _retry_missing_parents(
+    connection: sa.Connection, parents: Parents, batch_id: str, now: dt.datetime
+) -> list[FileReport]:
+    """Rows of earlier batches waiting only for their parent are checked again; those whose parent arrived commit."""
+    q = store.quarantine
+    waiting = _open_quarantine(connection, q.c.missing_parent_only, q.c.batch_id != batch_id)
+    reports = []
+    for table in TABLE_ORDER:
+        rows = [row for row in waiting if row.table_name == table]
+        if not rows:
+            continue
+        ids = pl.Series("id", [row.id for row in rows])
+        text = pl.DataFrame([row.original_values for row in rows], infer_schema_length=None).select(
+            pl.all().cast(pl.Utf8)
+        ).with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+        path = f"quarantine:{table}"
+        check = check_frame(table, text, Path(path), parents)
+        store.upsert(connection, table, check.valid.drop(ROW))
+        released = ids.gather(check.valid[ROW] - 1).to_list()
+        if released:
+            connection.execute(sa.update(q).where(q.c.id.in_(released)).values(released_at=now,
+                                                                               resolution="parent arrived"))
+        for row, problems in check.problems.group_by("row", maintain_order=True):
+            connection.execute(sa.update(q).where(q.c.id == ids[row[0] - 1]).values(
+                reasons=problems.select("column", "rule", "value").to_dicts(),
+                missing_parent_only=problems["rule"].str.starts_with(MISSING_PARENT).all(),
+            ))
+        reports.append(FileReport(path, table, check.rows_read, check.accepted, check.quarantined,
+                                  message="rows waiting for their parent, checked again",
+                                  problems=check.problems.to_dicts()))
+    return reports
+
+
 def validate(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None) -> BatchReport:
     """The same checks as ingest, against what the store holds; nothing is written."""
     files, manifest = submission_files(paths)
     extract_date = extract_date or _manifest_date(manifest) or dt.date.today()
     with engine.connect() as connection:
-        reports = check_batch(connection, files, extract_date)
+        _, reports = check_batch(connection, files, extract_date)
         version = store.read_dataset(connection)["data_version"]
     return BatchReport(None, version, reports)
 

@@ -75,7 +75,15 @@ def write_snapshot(engine: sa.Engine, version: int) -> Path:
             staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    _prune(target.parent, keep_from=version - 1)
     return target
+
+
+def _prune(root: Path, keep_from: int) -> None:
+    """Drop snapshots older than the previous version (a reader may still be loading that one)."""
+    for folder in root.glob("v*"):
+        if folder.name[1:].isdigit() and int(folder.name[1:]) < keep_from:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def load_dataset(engine: sa.Engine) -> Dataset:

@@ -67,6 +67,7 @@ quarantine = sa.Table(
     sa.Column("missing_parent_only", sa.Boolean, nullable=False),  # retried by later ingests
     sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("released_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution", sa.Text),  # "parent arrived" or "resubmitted"
 )
 
 audit_log = sa.Table(

@@ -70,6 +70,7 @@ def read_text(path: Path) -> pl.DataFrame:
             frame = pl.read_parquet(path)
         except Exception as error:  # noqa: BLE001 - any unreadable Parquet is refused, with the reason
             raise RefusedFile(f"{path}: not a readable Parquet file ({error.__class__.__name__})") from None
+        _check_parquet_types(path, frame)
         frame = frame.select(pl.all().cast(pl.Utf8))
     elif suffix == ".csv":
         frame = _read_csv_text(path)
@@ -78,6 +79,24 @@ def read_text(path: Path) -> pl.DataFrame:
     return frame.select(pl.all().str.strip_chars().replace("", None)).with_row_index(ROW, offset=1).with_columns(
         pl.col(ROW).cast(pl.Int64)
     )
+
+
+def _check_parquet_types(path: Path, frame: pl.DataFrame) -> None:
+    """A Parquet column whose type cannot hold the contract's values refuses the file (text is always allowed)."""
+    table = table_name(path)
+    if table is None:
+        return
+    for name, dtype in polars_schema(table).items():
+        actual = frame.schema.get(name)
+        if actual is None or actual in (pl.Utf8, pl.Null) or actual == dtype:
+            continue
+        if dtype == pl.Int64 and actual.is_integer():
+            continue
+        raise RefusedFile(f"{path}: column {name} is {actual} in the Parquet file; the contract needs "
+                          f"{_TYPE_NAMES[dtype]}")
+
+
+_TYPE_NAMES = {pl.Int64: "whole numbers", pl.Date: "dates", pl.Boolean: "true/false", pl.Utf8: "text"}
 
 
 def _read_csv_text(path: Path) -> pl.DataFrame:

@@ -78,3 +78,15 @@ def test_a_snapshot_is_written_once_per_data_version(sqlite_url):
     with engine.begin() as connection:
         connection.execute(sa.delete(store.DATA_TABLES["followup"]))
     assert load_dataset(engine)["followup"].height == 2891
+
+
+def test_old_snapshots_are_pruned_keeping_the_previous_version(sqlite_url, tmp_path):
+    engine = store.engine_for(sqlite_url)
+    ingest(engine, [SAMPLE])
+    infusions = pl.read_csv(SAMPLE / "infusions.csv", infer_schema=False)
+    for version, age in ((2, "70"), (3, "71")):
+        load_dataset(engine)
+        infusions.head(1).with_columns(pl.lit(age).alias("age_at_infusion")).write_csv(tmp_path / "infusions.csv")
+        assert ingest(engine, [tmp_path / "infusions.csv"], extract_date=dt.date(2026, 9, 30)).data_version == version
+    load_dataset(engine)
+    assert sorted(p.name for p in snapshot_root(engine).iterdir()) == ["v2", "v3"]

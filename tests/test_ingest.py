@@ -1,0 +1,313 @@
+"""Ingest: every bad input gets its exact outcome, nothing is lost, orphans wait, a crash leaves no trace."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dashboard import store, synthetic
+from dashboard.ingest import ingest
+from tests.conftest import BAD_SUBMISSION, PROJECT_ROOT, SAMPLE, run_cli
+
+EXTRACT = dt.date(2026, 9, 30)
+INFUSIONS = pl.read_csv(SAMPLE / "infusions.csv", infer_schema=False)
+FOLLOWUP = pl.read_csv(SAMPLE / "followup.csv", infer_schema=False)
+
+
+@pytest.fixture
+def seeded(seeded_sqlite) -> sa.Engine:
+    return store.engine_for(seeded_sqlite)
+
+
+def new_episodes(n: int = 5) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Infusions (and their follow-up) not yet in the store: sample rows under new episode ids."""
+    rows = INFUSIONS.join(FOLLOWUP.select("episode_id"), on="episode_id").head(n)
+    renamed = {old: old.replace("EP", "EPN") for old in rows["episode_id"]}
+    infusions = rows.with_columns(pl.col("episode_id").replace(renamed))
+    followup = FOLLOWUP.filter(pl.col("episode_id").is_in(list(renamed))).with_columns(
+        pl.col("episode_id").replace(renamed)
+    )
+    return infusions, followup
+
+
+def ingest_one(engine: sa.Engine, path: Path):
+    report = ingest(engine, [path], extract_date=EXTRACT)
+    (file,) = report.files
+    assert file.accepted + file.quarantined == file.rows_read
+    return report, file
+
+
+def write(tmp_path: Path, frame: pl.DataFrame, name: str = "infusions.csv") -> Path:
+    path = tmp_path / name
+    frame.write_csv(path)
+    return path
+
+
+def counts(engine: sa.Engine) -> dict:
+    with engine.connect() as connection:
+        tables = {**store.DATA_TABLES, "quarantine": store.quarantine, "ingest_batches": store.ingest_batches}
+        result = {
+            name: connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for name, table in tables.items()
+        }
+        result["data_version"] = store.read_dataset(connection)["data_version"]
+    return result
+
+
+# --- Refused files: the message says what to fix; nothing from the file is written ---
+
+REFUSED = [
+    ("empty file", b"", "the file is empty"),
+    ("header only", ",".join(INFUSIONS.columns).encode() + b"\n", "the file has a header but no data rows"),
+    ("semicolon-delimited", INFUSIONS.head(3).write_csv(separator=";").encode(), "separated by ';'"),
+    ("Latin-1 bytes", INFUSIONS.head(3).with_columns(pl.lit("Caf\u00e9").alias("sex")).write_csv().encode("latin-1"),
+     "not UTF-8 (byte 0xe9 on line 2)"),
+    ("a required column missing", INFUSIONS.head(3).drop("centre_code").write_csv().encode(),
+     "required column(s) missing: centre_code"),
+    ("dates as 14/03/2025", INFUSIONS.head(3).with_columns(
+        pl.col("infusion_date").str.strptime(pl.Date).dt.strftime("%d/%m/%Y")).write_csv().encode(),
+     "dates must be ISO 8601, e.g. 2025-03-14; column infusion_date, row 1 has "),
+]
+
+
+@pytest.mark.parametrize(("case", "content", "message"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_a_refused_file_writes_nothing_and_says_what_to_fix(seeded, tmp_path, case, content, message):
+    before = counts(seeded)
+    (tmp_path / "infusions.csv").write_bytes(content)
+    report, file = ingest_one(seeded, tmp_path / "infusions.csv")
+    assert (file.refused, file.accepted, report.exit_code) == (True, 0, 2)
+    assert message in file.message and "infusions.csv" in file.message
+    after = counts(seeded)
+    assert after.pop("ingest_batches") == before.pop("ingest_batches") + 1  # the refusal itself is recorded
+    assert after == before
+
+
+def test_a_parquet_file_with_wrong_column_types_is_refused(seeded, tmp_path):
+    infusions, _ = new_episodes()
+    frame = infusions.with_columns(pl.col("age_at_infusion").cast(pl.Float64) + 0.5)
+    frame.write_parquet(tmp_path / "infusions.parquet")
+    _, file = ingest_one(seeded, tmp_path / "infusions.parquet")
+    assert file.refused
+    assert "column age_at_infusion is Float64 in the Parquet file; the contract needs whole numbers" in file.message
+
+
+def test_a_refused_file_does_not_stop_the_other_files_of_the_batch(seeded, tmp_path):
+    infusions, followup = new_episodes()
+    write(tmp_path, infusions)
+    (tmp_path / "followup.csv").write_bytes(b"")
+    report = ingest(seeded, [tmp_path], extract_date=EXTRACT)
+    assert [(f.table, f.accepted, f.refused) for f in report.files] == [("infusions", 5, False),
+                                                                       ("followup", 0, True)]
+    assert report.exit_code == 1
+
+
+# --- Accepted as they are ---
+
+@pytest.mark.parametrize("variant", ["bom", "crlf", "parquet"])
+def test_bom_crlf_and_parquet_files_are_read_like_plain_csv(seeded, tmp_path, variant):
+    infusions, _ = new_episodes()
+    if variant == "parquet":
+        path = tmp_path / "infusions.parquet"
+        infusions.with_columns(pl.col("infusion_date").str.strptime(pl.Date),
+                               pl.col("age_at_infusion").cast(pl.Int32)).write_parquet(path)
+    else:
+        text = infusions.write_csv().encode()
+        path = tmp_path / "infusions.csv"
+        path.write_bytes(b"\xef\xbb\xbf" + text if variant == "bom" else text.replace(b"\n", b"\r\n"))
+    report, file = ingest_one(seeded, path)
+    assert (file.accepted, file.quarantined, report.exit_code) == (5, 0, 0)
+
+
+def test_an_unknown_extra_column_is_accepted_reported_and_ignored(seeded, tmp_path):
+    infusions, _ = new_episodes()
+    _, file = ingest_one(seeded, write(tmp_path, infusions.with_columns(pl.lit("x").alias("consultant"))))
+    assert (file.accepted, file.message) == (5, "unknown column(s) ignored: consultant")
+
+
+# --- Quarantined rows: each with its reason ---
+
+QUARANTINED = [
+    ("wrong type", {"age_at_infusion": "sixty"}, "age_at_infusion", "integer"),
+    ("out of range", {"age_at_infusion": "111"}, "age_at_infusion", "in_range(0, 110)"),
+    ("enumeration typo", {"care_setting": "inpatinet"}, "care_setting", "isin"),
+    ("enumeration wrong case", {"sex": "Female"}, "sex", "isin"),
+    ("one date as 14/03/2025", {"infusion_date": "14/03/2025"}, "infusion_date", "iso_date"),
+    ("future date", {"infusion_date": "2026-12-01"}, "infusion_date", "not_after_extract_date(2026-09-30)"),
+    ("infusion before its referral", {"infusion_date": "2015-01-01"}, "infusion_date", "not_before_referral_date"),
+    ("unknown centre", {"centre_code": "XYZ12"}, "centre_code", "references(centres.centre_code)"),
+    ("unknown product", {"product_code": "cilta-cel"}, "product_code", "references(products.product_code)"),
+    ("unknown TA", {"ta_code": "TA999"}, "ta_code", "references(nice_ta.ta_code)"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "column", "rule"), QUARANTINED, ids=[c[0] for c in QUARANTINED])
+def test_a_broken_row_is_quarantined_with_its_reason_and_the_rest_committed(seeded, tmp_path, case, change, column,
+                                                                           rule):
+    infusions, _ = new_episodes()
+    infusions = infusions.filter(pl.col("referral_id").is_not_null())
+    broken = infusions.with_columns(
+        pl.when(pl.int_range(pl.len()) == 1).then(pl.lit(v)).otherwise(pl.col(c)).alias(c) for c, v in change.items()
+    )
+    report, file = ingest_one(seeded, write(tmp_path, broken))
+    assert (file.accepted, file.quarantined, report.exit_code) == (infusions.height - 1, 1, 1)
+    (problem,) = file.problems
+    assert (problem["row"], problem["column"]) == (2, column) and problem["rule"].startswith(rule)
+    with seeded.connect() as connection:
+        (row,) = connection.execute(sa.select(store.quarantine)).mappings().all()
+    assert row["row_number"] == 2 and row["path"].endswith("infusions.csv")
+    assert row["original_values"] == broken.row(1, named=True)  # the values as sent, as text
+    assert [r["column"] for r in row["reasons"]] == [column]
+
+
+def test_duplicate_keys_within_a_file_quarantine_both_rows(seeded, tmp_path):
+    infusions, _ = new_episodes()
+    doubled = pl.concat([infusions, infusions.head(1)])
+    _, file = ingest_one(seeded, write(tmp_path, doubled))
+    assert (file.accepted, file.quarantined) == (4, 2)
+    assert {(p["row"], p["rule"]) for p in file.problems} == {(1, "field_uniqueness"), (6, "field_uniqueness")}
+
+
+def test_a_key_sent_again_in_a_later_file_replaces_the_row(seeded, tmp_path):
+    infusions, _ = new_episodes()
+    ingest_one(seeded, write(tmp_path, infusions))
+    (tmp_path / "again").mkdir()
+    _, file = ingest_one(seeded, write(tmp_path / "again", infusions.head(1).with_columns(
+        pl.lit("30").alias("age_at_infusion"))))
+    assert file.accepted == 1
+    with seeded.connect() as connection:
+        ages = connection.execute(sa.select(store.DATA_TABLES["infusions"].c.age_at_infusion).where(
+            store.DATA_TABLES["infusions"].c.episode_id == infusions["episode_id"][0])).scalars().all()
+    assert ages == [30]
+
+
+def test_a_corrected_row_resolves_its_quarantine_entry(seeded, tmp_path):
+    infusions, _ = new_episodes()
+    ingest_one(seeded, write(tmp_path, infusions.with_columns(pl.lit("Female").alias("sex"))))
+    (tmp_path / "fixed").mkdir()
+    ingest_one(seeded, write(tmp_path / "fixed", infusions))
+    with seeded.connect() as connection:
+        resolutions = connection.execute(sa.select(store.quarantine.c.resolution)).scalars().all()
+    assert resolutions == ["resubmitted"] * 5
+
+
+# --- Orphans ---
+
+def test_a_followup_without_its_infusion_waits_and_is_committed_when_the_parent_arrives(seeded, tmp_path):
+    infusions, followup = new_episodes()
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    report, file = ingest_one(seeded, write(tmp_path / "first", followup, "followup.csv"))
+    assert (file.accepted, file.quarantined) == (0, 5)
+    assert {p["rule"] for p in file.problems} == {"missing parent (infusions.episode_id)"}
+    before = counts(seeded)
+
+    report = ingest(seeded, [write(tmp_path / "second", infusions)], extract_date=EXTRACT)
+    by_path = {f.path: f for f in report.files}
+    assert by_path["quarantine:followup"].accepted == 5 and by_path["quarantine:followup"].quarantined == 0
+    after = counts(seeded)
+    assert after["followup"] == before["followup"] + 5 and after["infusions"] == before["infusions"] + 5
+    with seeded.connect() as connection:
+        open_rows = connection.execute(sa.select(sa.func.count()).select_from(store.quarantine).where(
+            store.quarantine.c.released_at.is_(None))).scalar_one()
+    assert open_rows == 0
+
+
+def test_the_bad_submission_goes_in_except_its_broken_rows(seeded):
+    report = ingest(seeded, [BAD_SUBMISSION])
+    by_table = {f.table: (f.rows_read, f.accepted, f.quarantined) for f in report.files}
+    assert by_table == {"centres": (24, 23, 1), "referrals": (16, 16, 0), "infusions": (16, 9, 7),
+                        "followup": (16, 5, 11)}
+    assert report.exit_code == 1
+
+
+# --- Nothing lost, whatever the corruption ---
+
+def _corrupt(data: bytes, operation: str, position: float, payload: bytes) -> bytes:
+    cut = int(position * len(data))
+    if operation == "truncate":
+        return data[:cut]
+    if operation == "insert":
+        return data[:cut] + payload + data[cut:]
+    if operation == "overwrite":
+        return data[:cut] + payload + data[cut + len(payload):]
+    if operation == "shuffle_lines":
+        lines = data.split(b"\n")
+        return b"\n".join(lines[:1] + list(reversed(lines[1:])))
+    return data.replace(b",", payload[:1] or b";", 3)
+
+
+@settings(max_examples=int(os.environ.get("CARTGOV_HYPOTHESIS_EXAMPLES", "150")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(operation=st.sampled_from(["truncate", "insert", "overwrite", "shuffle_lines", "delimiter"]),
+       position=st.floats(0, 1), payload=st.binary(max_size=40) | st.sampled_from([b'"', b"\n", b",,", b"\xff\xfe"]))
+def test_any_corruption_never_crashes_and_never_loses_a_row(seeded_sqlite, tmp_path_factory, operation, position,
+                                                            payload):
+    engine = store.engine_for(seeded_sqlite)
+    infusions, _ = new_episodes(8)
+    folder = tmp_path_factory.mktemp("corrupt")
+    (folder / "infusions.csv").write_bytes(_corrupt(infusions.write_csv().encode(), operation, position, payload))
+    report = ingest(engine, [folder], extract_date=EXTRACT)
+    (file,) = report.files
+    assert report.exit_code in (0, 1, 2)
+    if file.refused:
+        assert file.accepted == 0 and file.message
+    else:
+        assert file.accepted + file.quarantined == file.rows_read
+        with engine.connect() as connection:
+            stored = connection.execute(sa.select(sa.func.count()).select_from(store.quarantine).where(
+                store.quarantine.c.batch_id == report.batch_id)).scalar_one()
+        assert report.batch_id is None or stored == file.quarantined
+
+
+# --- Crash safety ---
+
+def _writing(url: str) -> bool:
+    """True once the ingest has started writing rows (its transaction is open)."""
+    if url.startswith("sqlite"):
+        wal = Path(url.removeprefix("sqlite:///") + "-wal")
+        return wal.exists() and wal.stat().st_size > 1_000_000
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        busy = connection.execute(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND query ILIKE 'INSERT INTO%'")).scalar_one()
+    engine.dispose()
+    return busy > 0
+
+
+def test_a_killed_ingest_leaves_the_store_as_before_and_a_rerun_completes(store_url, tmp_path):
+    engine = store.engine_for(store_url)
+    ingest(engine, [SAMPLE])
+    before = counts(engine)
+    submission = tmp_path / "big"
+    synthetic.generate(submission, 20_000, seed=11)
+    env = {**os.environ, "CARTGOV_DATABASE_URL": store_url}
+    process = subprocess.Popen([sys.executable, "-m", "dashboard", "ingest", str(submission)], cwd=PROJECT_ROOT,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not _writing(store_url):
+        assert process.poll() is None, "the ingest ended before it could be killed mid-batch"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    store.engine_for(store_url).dispose()
+    assert counts(engine) == before
+
+    result = run_cli("ingest", str(submission), "--format", "json", env={"CARTGOV_DATABASE_URL": store_url})
+    assert result.returncode == 0, result.stderr
+    files = json.loads(result.stdout)["files"]
+    assert sum(f["accepted"] for f in files if f["table"] == "infusions") == 20_000
+    assert counts(engine)["data_version"] == before["data_version"] + 1
