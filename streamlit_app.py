@@ -9,6 +9,8 @@ st.set_page_config(page_title="CAR-T governance", page_icon=":material/monitorin
 data = ui.dataset()
 ui.synthetic_banner(data)
 
-page = st.navigation([st.Page("pages/overview.py", title="Overview", url_path="overview", icon=":material/home:",
-                              default=True)])
+page = st.navigation([
+    st.Page("pages/overview.py", title="Overview", url_path="overview", icon=":material/home:", default=True),
+    st.Page("pages/data_quality.py", title="Data quality", url_path="data-quality", icon=":material/rule:"),
+])
 page.run()

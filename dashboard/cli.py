@@ -138,3 +138,76 @@ def serve(port: int, address: str, database_url: str) -> None:
     os.chdir(PROJECT_ROOT)
     os.execvp(sys.executable, [sys.executable, "-m", "dashboard.server", "--server.port", str(port),
                                "--server.address", address])
+
+
+@main.group()
+def quarantine() -> None:
+    """See and export the rows held back by ingest, with every reason."""
+
+
+def _held_rows(database_url: str, include_released: bool, centre: tuple[str, ...]):
+    import polars as pl
+
+    from dashboard.loaders import read_bookkeeping
+    from dashboard.metrics import quarantine_reasons
+
+    with store.engine_for(database_url).connect() as connection:
+        rows = read_bookkeeping(connection, "quarantine")
+    reasons = quarantine_reasons(rows, open_only=not include_released)
+    return reasons.filter(pl.col("centre_code").is_in(centre)) if centre else reasons
+
+
+@quarantine.command("list")
+@click.option("--all", "include_released", is_flag=True,
+              help="Include rows released since (parent arrived, resubmitted).")
+@click.option("--centre", multiple=True, help="Only rows of this centre (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@command
+def quarantine_list(include_released: bool, centre: tuple[str, ...], fmt: str, database_url: str) -> None:
+    """One line per reason a row is held: id, centre, file, row, column, rule, value."""
+    reasons = _held_rows(database_url, include_released, centre)
+    if fmt == "json":
+        click.echo(json.dumps(reasons.to_dicts(), default=str))
+        return
+    if reasons.height == 0:
+        click.echo("no rows are held in quarantine")
+    for r in reasons.iter_rows(named=True):
+        click.echo(f"{r['quarantine_id']:>6}  {r['centre_code'] or '-':6} {r['path']} row {r['row_number']}: "
+                   f"{r['column']} breaks {r['rule']} (value: {r['value']!r})"
+                   + (f" [{r['resolution']}]" if r["resolution"] else ""))
+
+
+@quarantine.command("show")
+@click.argument("quarantine_id", type=int)
+@command
+def quarantine_show(quarantine_id: int, database_url: str) -> None:
+    """A held row as it was sent, with every reason."""
+    import sqlalchemy as sa
+
+    with store.engine_for(database_url).connect() as connection:
+        query = sa.select(store.quarantine).where(store.quarantine.c.id == quarantine_id)
+        row = connection.execute(query).mappings().first()
+    if row is None:
+        _fail(f"no quarantined row with id {quarantine_id}")
+    click.echo(f"{row['path']} row {row['row_number']} ({row['table_name']}), held since {row['quarantined_at']}"
+               + (f", released {row['released_at']} ({row['resolution']})" if row["released_at"] else ""))
+    click.echo("values as sent:")
+    for column, value in row["original_values"].items():
+        click.echo(f"  {column}: {value if value is not None else '(empty)'}")
+    click.echo("reasons:")
+    for reason in row["reasons"]:
+        click.echo(f"  {reason['column']}: breaks {reason['rule']} (value: {reason['value']!r})")
+
+
+@quarantine.command("export")
+@click.argument("out", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--all", "include_released", is_flag=True, help="Include rows released since.")
+@click.option("--centre", multiple=True, help="Only rows of this centre (repeatable), e.g. to send back to it.")
+@command
+def quarantine_export(out: Path, include_released: bool, centre: tuple[str, ...], database_url: str) -> None:
+    """Write the held rows and their reasons to a CSV file, ready to send back to the centre."""
+    from dashboard.exports import csv_bytes
+
+    reasons = _held_rows(database_url, include_released, centre)
+    out.write_bytes(csv_bytes(reasons))
+    click.echo(f"wrote {reasons.height} reasons for {reasons['quarantine_id'].n_unique()} rows to {out}")

@@ -36,8 +36,10 @@ PARENT_COLUMNS = {
     "products": ["product_code"],
     "nice_ta": ["ta_code"],
     "referrals": ["referral_id", "referral_date"],
-    "infusions": ["episode_id"],
+    "infusions": ["episode_id", "centre_code"],
 }
+# The column that says which centre a row belongs to (follow-up: through its infusion).
+CENTRE_COLUMN = {"centres": "centre_code", "referrals": "allocated_centre", "infusions": "centre_code"}
 TABLE_ORDER = list(CONTRACTS)
 
 
@@ -53,6 +55,7 @@ class FileReport:
     problems: list[dict] = field(default_factory=list)
     sha256: str | None = None
     check: TableCheck | None = None
+    centres: dict[str, int] | None = None
 
     def as_json(self) -> dict:
         return {
@@ -156,19 +159,36 @@ def _already_ingested(connection: sa.Connection, report: FileReport) -> dict | N
     ).mappings().first()
 
 
-def _quarantine_rows(report: FileReport, batch_id: str, now: dt.datetime) -> list[dict]:
+def _row_centres(check: TableCheck, parents: Parents) -> pl.Series:
+    """The centre of every row read (null where unknown), as the file has it."""
+    if check.table == "followup":
+        centres = parents.keys("infusions", "centre_code")
+        episodes = parents.keys("infusions", "episode_id")
+        lookup = pl.DataFrame({"episode_id": episodes, "centre_code": centres}).unique("episode_id")
+        return check.text.select("episode_id").join(lookup, on="episode_id", how="left")["centre_code"]
+    column = CENTRE_COLUMN.get(check.table)
+    return check.text[column] if column else pl.Series("centre_code", [None] * check.rows_read, dtype=pl.Utf8)
+
+
+def _centre_counts(check: TableCheck, parents: Parents) -> dict[str, int]:
+    return dict(_row_centres(check, parents).drop_nulls().value_counts().iter_rows())
+
+
+def _quarantine_rows(report: FileReport, batch_id: str, now: dt.datetime, parents: Parents) -> list[dict]:
     check = report.check
     reasons = check.problems.group_by("row", maintain_order=True).agg(
         pl.struct("column", "rule", "value").alias("reasons"),
         pl.col("rule").str.starts_with(MISSING_PARENT).all().alias("missing_parent_only"),
     )
     key = PRIMARY_KEYS[check.table]
-    rows = check.text.join(reasons, left_on=ROW, right_on="row", how="inner")
+    rows = check.text.with_columns(_row_centres(check, parents).alias("_centre")).join(
+        reasons, left_on=ROW, right_on="row", how="inner"
+    )
     value_columns = [c for c in check.text.columns if c != ROW]
     return [
         {
             "batch_id": batch_id, "path": report.path, "table_name": check.table, "row_number": row[ROW],
-            "record_key": row.get(key), "centre_code": row.get("centre_code") or row.get("allocated_centre"),
+            "record_key": row.get(key), "centre_code": row["_centre"],
             "original_values": {c: row[c] for c in value_columns}, "reasons": row["reasons"],
             "missing_parent_only": row["missing_parent_only"], "quarantined_at": now,
         }
@@ -208,14 +228,16 @@ def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = 
                 continue
             store.upsert(connection, report.table, report.check.valid.drop(ROW))
             _resolve_resubmitted(connection, report.check, now)
-            quarantined = _quarantine_rows(report, batch_id, now)
+            report.centres = _centre_counts(report.check, parents)
+            quarantined = _quarantine_rows(report, batch_id, now, parents)
             if quarantined:
                 connection.execute(sa.insert(store.quarantine), quarantined)
-            changed = changed or report.accepted > 0
-        retried = _retry_missing_parents(connection, parents, batch_id, now)
+        # Only a retry that released rows is news; rows still waiting are not reported again.
+        retried = [r for r in _retry_missing_parents(connection, parents, batch_id, now) if r.accepted]
         reports += retried
         fresh += retried
-        changed = changed or any(r.accepted for r in retried)
+        # Anything new (rows, quarantined rows, even a refusal) is a new data version; the same files again are not.
+        changed = changed or bool(fresh)
         version = (store.bump_version(connection, extract_date, synthetic) if changed
                    else store.read_dataset(connection)["data_version"])
         if fresh:
@@ -223,7 +245,7 @@ def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = 
                 {"batch_id": batch_id, "path": r.path, "table_name": r.table, "sha256": r.sha256,
                  "rows_read": r.rows_read, "accepted": r.accepted, "quarantined": r.quarantined,
                  "refused": r.refused, "message": r.message, "extract_date": extract_date,
-                 "data_version": version, "ingested_at": now}
+                 "data_version": version, "ingested_at": now, "centres": r.centres}
                 for r in fresh
             ])
     return BatchReport(batch_id if fresh else None, version, reports)
@@ -271,11 +293,12 @@ def _retry_missing_parents(
         if released:
             connection.execute(sa.update(q).where(q.c.id.in_(released)).values(released_at=now,
                                                                                resolution="parent arrived"))
+        # A row whose parent arrived but which breaks another rule now waits for a correction, not a parent.
         for row, problems in check.problems.group_by("row", maintain_order=True):
-            connection.execute(sa.update(q).where(q.c.id == ids[row[0] - 1]).values(
-                reasons=problems.select("column", "rule", "value").to_dicts(),
-                missing_parent_only=problems["rule"].str.starts_with(MISSING_PARENT).all(),
-            ))
+            if not problems["rule"].str.starts_with(MISSING_PARENT).all():
+                connection.execute(sa.update(q).where(q.c.id == ids[row[0] - 1]).values(
+                    reasons=problems.select("column", "rule", "value").to_dicts(), missing_parent_only=False
+                ))
         reports.append(FileReport(path, table, check.rows_read, check.accepted, check.quarantined,
                                   message="rows waiting for their parent, checked again",
                                   problems=check.problems.to_dicts()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -33,6 +34,8 @@ class Dataset:
     extract_date: dt.date | None
     synthetic: bool
     frames: dict[str, pl.DataFrame]
+    quarantine: pl.DataFrame  # every quarantined row, open or released, with its reasons (JSON text)
+    batches: pl.DataFrame  # every file ingested or refused
 
     def __getitem__(self, table: str) -> pl.DataFrame:
         return self.frames[table]
@@ -59,6 +62,45 @@ def read_table(connection: sa.Connection, table: str) -> pl.DataFrame:
     return frame.select(pl.col(c).cast(t) for c, t in schema.items())
 
 
+# The store's own bookkeeping, for the data-quality page: JSON columns are kept as JSON text.
+BOOKKEEPING = {
+    "quarantine": (store.quarantine, {
+        "id": pl.Int64, "batch_id": pl.Utf8, "path": pl.Utf8, "table_name": pl.Utf8, "row_number": pl.Int64,
+        "record_key": pl.Utf8, "centre_code": pl.Utf8, "original_values": pl.Utf8, "reasons": pl.Utf8,
+        "missing_parent_only": pl.Boolean, "quarantined_at": pl.Datetime("us", "UTC"),
+        "released_at": pl.Datetime("us", "UTC"), "resolution": pl.Utf8,
+    }),
+    "ingest_batches": (store.ingest_batches, {
+        "id": pl.Int64, "batch_id": pl.Utf8, "path": pl.Utf8, "table_name": pl.Utf8, "sha256": pl.Utf8,
+        "rows_read": pl.Int64, "accepted": pl.Int64, "quarantined": pl.Int64, "refused": pl.Boolean,
+        "message": pl.Utf8, "extract_date": pl.Date, "data_version": pl.Int64,
+        "ingested_at": pl.Datetime("us", "UTC"), "centres": pl.Utf8,
+    }),
+}
+
+
+def read_bookkeeping(connection: sa.Connection, name: str) -> pl.DataFrame:
+    table, schema = BOOKKEEPING[name]
+    json_columns = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
+    rows = [
+        {k: (json.dumps(v) if k in json_columns and v is not None else v) for k, v in row.items()}
+        for row in connection.execute(sa.select(table).order_by(table.c.id)).mappings()
+    ]
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    return frame.select(_utc(c, frame.schema[c]).cast(t) for c, t in schema.items())
+
+
+def _utc(column: str, dtype: pl.DataType) -> pl.Expr:
+    """SQLite hands back naive datetimes (written as UTC), PostgreSQL aware ones."""
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            return pl.col(column).dt.replace_time_zone("UTC")
+        return pl.col(column).dt.convert_time_zone("UTC")
+    return pl.col(column)
+
+
 def write_snapshot(engine: sa.Engine, version: int) -> Path:
     """Write the Parquet snapshot of one data version; a half-written snapshot is never used."""
     target = snapshot_root(engine) / f"v{version}"
@@ -70,6 +112,8 @@ def write_snapshot(engine: sa.Engine, version: int) -> Path:
         with engine.connect() as connection:
             for table in CONTRACTS:
                 read_table(connection, table).write_parquet(staging / f"{table}.parquet", statistics=False)
+            for name in BOOKKEEPING:
+                read_bookkeeping(connection, name).write_parquet(staging / f"{name}.parquet")
         (staging / COMPLETE).touch()
         with contextlib.suppress(OSError):  # another process won the race; its snapshot is as good as ours
             staging.rename(target)
@@ -95,4 +139,6 @@ def load_dataset(engine: sa.Engine) -> Dataset:
     for table, contract in CONTRACTS.items():
         frame = pl.read_parquet(folder / f"{table}.parquet")
         frames[table] = contract.validate(frame, lazy=True)
-    return Dataset(meta["data_version"], meta["extract_date"], bool(meta["synthetic"]), frames)
+    bookkeeping = {name: pl.read_parquet(folder / f"{name}.parquet") for name in BOOKKEEPING}
+    return Dataset(meta["data_version"], meta["extract_date"], bool(meta["synthetic"]), frames,
+                   bookkeeping["quarantine"], bookkeeping["ingest_batches"])

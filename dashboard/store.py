@@ -50,6 +50,7 @@ ingest_batches = sa.Table(
     sa.Column("extract_date", sa.Date),
     sa.Column("data_version", sa.Integer, nullable=False),
     sa.Column("ingested_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("centres", sa.JSON),  # rows read per centre: when each centre last sent data
 )
 
 quarantine = sa.Table(
@@ -83,7 +84,7 @@ audit_log = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
-# One row: what the store holds now. data_version is bumped by every ingest that changes a row.
+# One row: what the store holds now. data_version is bumped by every ingest that records anything new.
 dataset = sa.Table(
     "dataset",
     metadata,

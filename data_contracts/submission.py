@@ -192,7 +192,8 @@ def check_rules(table: str, typed: pl.DataFrame) -> pl.DataFrame:
             .then(pl.col("check").replace_strict(RULE_COLUMNS, default=pl.col("column")))
             .otherwise(pl.col("column"))
             .alias("column"),
-            pl.col("check").alias("rule"),
+            # isin(('a', 'b')) reads as isin(a, b); str_matches('^x$') as str_matches(^x$).
+            pl.col("check").str.replace_all(r"\(\((.*)\)\)$", "($1)").str.replace_all(r"'", "").alias("rule"),
             pl.col("failure_case").alias("value"),
         ).with_columns(
             # A row rule's failure case is the whole row; show the value of the column it points at.

@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,12 @@ def chromium_path() -> str:
     return path
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str  # where the browser goes
+    database_url: str  # the store behind it
+
+
 @pytest.fixture
 def served_app(seeded_sqlite, tmp_path):
     """The app as `cartgov serve` starts it, on a free port, health-checked before use."""
@@ -119,7 +126,7 @@ def served_app(seeded_sqlite, tmp_path):
     else:
         process.kill()
         pytest.fail("the app did not answer its health check: " + (tmp_path / "serve.log").read_text())
-    yield url
+    yield Served(url, seeded_sqlite)
     process.terminate()
     process.wait(timeout=20)
 

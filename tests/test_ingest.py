@@ -90,7 +90,9 @@ def test_a_refused_file_writes_nothing_and_says_what_to_fix(seeded, tmp_path, ca
     assert (file.refused, file.accepted, report.exit_code) == (True, 0, 2)
     assert message in file.message and "infusions.csv" in file.message
     after = counts(seeded)
-    assert after.pop("ingest_batches") == before.pop("ingest_batches") + 1  # the refusal itself is recorded
+    # The refusal itself is recorded (the data-quality page shows it), so it is a new data version; no row is.
+    assert after.pop("ingest_batches") == before.pop("ingest_batches") + 1
+    assert after.pop("data_version") == before.pop("data_version") + 1
     assert after == before
 
 

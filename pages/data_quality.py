@@ -1,0 +1,71 @@
+"""Data quality: follow-up completeness per centre, currency of submissions, and the rows held in quarantine."""
+
+import datetime as dt
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, exports, metrics, ui
+
+data = ui.dataset()
+st.title("Data quality")
+extract = data.extract_date.isoformat() if data.extract_date else "unknown"
+threshold = metrics.COMPLETENESS_THRESHOLD
+st.caption(f"Extract date {extract} · data version {data.data_version} · day-30 follow-up is due 30 days after "
+           f"infusion; centres under {threshold:.0%} are shown but not flagged on outcomes.")
+
+by_centre = metrics.data_quality_by_centre(data, dt.date.today())
+reasons = metrics.quarantine_reasons(data.quarantine)
+below = by_centre.filter("below_threshold")
+left, middle, right = st.columns(3)
+left.metric("Centres under the day-30 threshold", below.height)
+middle.metric("Rows held in quarantine", reasons["quarantine_id"].n_unique())
+right.metric("Files ingested or refused", data.batches.height)
+if below.height:
+    st.warning("Day-30 follow-up under the threshold: " + ", ".join(
+        f"{r['centre_name']} ({r['centre_code']}) {r['d30_rate']:.0%}" for r in below.iter_rows(named=True)))
+
+st.subheader("Follow-up completeness by centre")
+st.plotly_chart(charts.followup_completeness(by_centre, threshold), key="completeness_chart")
+
+table = by_centre.sort("below_threshold", "d30_rate", descending=[True, False], nulls_last=True).select(
+    "centre_code", "centre_name", "d30_rate", "d30_received", "d30_due", "days_since_submission", "rows_quarantined",
+    "d100_rate", "d100_received", "d100_due", "below_threshold",
+)
+st.dataframe(
+    table.to_pandas().style.apply(
+        lambda row: ["background-color: #FDECEA" if row["below_threshold"] else ""] * len(row), axis=1
+    ),
+    key="completeness_table", hide_index=True,
+    column_config={
+        "centre_code": "Centre", "centre_name": "Name",
+        "d30_due": "Day 30 due", "d30_received": "Day 30 received",
+        "d30_rate": st.column_config.NumberColumn("Day 30 %", format="percent"),
+        "d100_due": "Day 100 due", "d100_received": "Day 100 received",
+        "d100_rate": st.column_config.NumberColumn("Day 100 %", format="percent"),
+        "days_since_submission": "Days since last submission", "rows_quarantined": "Rows quarantined",
+        "below_threshold": st.column_config.CheckboxColumn(f"Under {threshold:.0%}"),
+    },
+)
+
+st.subheader("Rows held in quarantine")
+if reasons.height == 0:
+    st.success("No rows are held in quarantine.")
+    st.stop()
+pick_centre, pick_table, pick_rule = st.columns(3)
+centres = pick_centre.multiselect("Centre", sorted(reasons["centre_code"].drop_nulls().unique()), key="q_centre")
+tables = pick_table.multiselect("Table", sorted(reasons["table"].unique()), key="q_table")
+rules = pick_rule.multiselect("Rule", sorted(reasons["rule"].unique()), key="q_rule")
+shown = reasons.filter(
+    (pl.col("centre_code").is_in(centres) if centres else pl.lit(True))
+    & (pl.col("table").is_in(tables) if tables else pl.lit(True))
+    & (pl.col("rule").is_in(rules) if rules else pl.lit(True))
+)
+st.dataframe(shown.drop("resolution").with_columns(pl.col("centre_code").fill_null("(unknown)")),
+             key="quarantine_table", hide_index=True, column_config={
+    "quarantine_id": "Id", "centre_code": "Centre", "table": "Table", "path": "File", "row_number": "Row",
+    "record_key": "Key", "column": "Column", "rule": "Rule broken", "value": "Value sent",
+    "quarantined_at": st.column_config.DatetimeColumn("Quarantined", format="YYYY-MM-DD HH:mm"),
+})
+st.download_button("Download these rows (CSV)", exports.csv_bytes(shown), file_name="quarantine.csv",
+                   mime="text/csv", key="quarantine_download", icon=":material/download:")
