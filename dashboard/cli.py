@@ -211,3 +211,75 @@ def quarantine_export(out: Path, include_released: bool, centre: tuple[str, ...]
     reasons = _held_rows(database_url, include_released, centre)
     out.write_bytes(csv_bytes(reasons))
     click.echo(f"wrote {reasons.height} reasons for {reasons['quarantine_id'].n_unique()} rows to {out}")
+
+
+def filter_options(fn):
+    """The filters of DESIGN.md section 7, under the same names as in the URL."""
+    options = [
+        click.option("--start", type=iso_date, help="First infusion date (inclusive)."),
+        click.option("--end", type=iso_date, help="Last infusion date (inclusive)."),
+        click.option("--centre", multiple=True, help="Centre code (repeatable)."),
+        click.option("--product", multiple=True, help="Product code (repeatable)."),
+        click.option("--ta", multiple=True, help="NICE TA code (repeatable)."),
+        click.option("--age", multiple=True, type=click.Choice(["children", "tya", "adults"]), help="Age band."),
+        click.option("--adjust", type=click.Choice(["crude", "product_mix"]),
+                     help="Funnel adjustment (default: the metric's own)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _filters(dataset, start, end, centre, product, ta, age, adjust):
+    from dashboard.filters import Choices, parse
+
+    choices = Choices(frozenset(dataset["centres"]["centre_code"]), frozenset(dataset["products"]["product_code"]),
+                      frozenset(dataset["nice_ta"]["ta_code"]), frozenset())
+    query = {"start": start and start.date().isoformat(), "end": end and end.date().isoformat(), "centre": centre,
+             "product": product, "ta": ta, "age": age, "adjust": adjust}
+    chosen = parse({k: v for k, v in query.items() if v}, choices)
+    if chosen.notes:
+        _fail("invalid filter: " + "; ".join(chosen.notes))
+    return chosen
+
+
+@main.command()
+@click.option("--metric", "metric_id", help="Metric id (see --list).")
+@click.option("--list", "list_catalogue", is_flag=True, help="List the metric catalogue and exit.")
+@click.option("--by", type=click.Choice(["centre", "product", "ta", "quarter", "panel", "age"]),
+              help="Group by (default: England as a whole).")
+@filter_options
+@click.option("--as-of", type=iso_date, help="Date the follow-up is judged at (default: the extract date).")
+@click.option("--overdispersion", is_flag=True, help="Widen the funnel limits for overdispersion (DerSimonian-Laird).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@command
+def metrics(metric_id, list_catalogue, by, start, end, centre, product, ta, age, adjust, as_of, overdispersion, fmt,
+            database_url) -> None:
+    """A metric table: group, numerator, denominator, rate, Wilson 95% interval; with --by centre, funnel limits."""
+    from dashboard import metrics as metric_engine
+    from dashboard.loaders import load_dataset
+
+    if list_catalogue:
+        entries = [vars(m) for m in metric_engine.catalogue().values()]
+        if fmt == "json":
+            click.echo(json.dumps(entries))
+        else:
+            import polars as pl
+
+            click.echo(pl.DataFrame(entries).write_csv(), nl=False)
+        return
+    if not metric_id:
+        _fail("--metric ID is required (cartgov metrics --list shows the catalogue)")
+    if metric_id not in metric_engine.proportions():
+        known = ", ".join(metric_engine.proportions())
+        _fail(f"unknown or summary metric {metric_id!r}; proportion metrics: {known}")
+    dataset = load_dataset(store.engine_for(database_url))
+    chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)
+    table = metric_engine.compute(dataset, metric_id, by=by, filters=chosen, as_of=as_of and as_of.date(),
+                                  overdispersion=overdispersion)
+    if fmt == "json":
+        click.echo(json.dumps(table.as_json()))
+    else:
+        from dashboard.metrics.rates import ROW_COLUMNS
+
+        click.echo(table.rows.select(*ROW_COLUMNS, "low_numbers").write_csv(float_precision=6), nl=False)

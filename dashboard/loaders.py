@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import polars as pl
@@ -43,6 +44,13 @@ class Dataset:
     @property
     def is_empty(self) -> bool:
         return self.frames["infusions"].height == 0
+
+    @cached_property
+    def episodes(self) -> pl.DataFrame:
+        """One row per infusion with its follow-up and derived columns; built once per loaded dataset."""
+        from dashboard.metrics.episodes import build
+
+        return build(self.frames)
 
 
 def snapshot_root(engine: sa.Engine) -> Path:

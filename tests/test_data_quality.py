@@ -14,6 +14,7 @@ from dashboard import metrics, stats, store
 from dashboard.exports import csv_bytes
 from dashboard.ingest import ingest
 from dashboard.loaders import Dataset, load_dataset
+from tests import fixtures as fx
 from tests.conftest import BAD_SUBMISSION, run_cli
 from tests.test_app import run_app
 
@@ -33,22 +34,15 @@ def test_wilson_interval_matches_hand_computed_values():
 
 
 def _tiny_dataset() -> Dataset:
-    """Centre A: 4 infusions due at day 30 (3 received), 2 due at day 100 (1 received); B: nothing due yet."""
-    as_of = dt.date(2026, 9, 30)
-    day = lambda n: as_of - dt.timedelta(days=n)  # noqa: E731
-    centres = pl.DataFrame({"centre_code": ["AAA", "BBB", "CCC"], "centre_name": ["A", "B", "C"]})
-    infusions = pl.DataFrame({
-        "episode_id": ["e1", "e2", "e3", "e4", "e5", "e6"],
-        "centre_code": ["AAA", "AAA", "AAA", "AAA", "AAA", "BBB"],
-        "infusion_date": [day(200), day(100), day(50), day(30), day(29), day(10)],
-    })
-    followup = pl.DataFrame({
-        "episode_id": ["e1", "e2", "e3", "e5"],
-        "d30_complete": [True, True, False, True],
-        "d100_complete": [True, False, False, False],
-    })
-    frames = {"centres": centres, "infusions": infusions, "followup": followup}
-    return Dataset(1, as_of, True, frames, quarantine=pl.DataFrame(), batches=pl.DataFrame())
+    """Centre AAA: 4 infusions due at day 30 (2 received), 2 due at day 100 (1 received); BBB: nothing due yet."""
+    day = lambda n: fx.AS_OF - dt.timedelta(days=n)  # noqa: E731
+    infusions = [fx.infusion("e1", date=day(200)), fx.infusion("e2", date=day(100)), fx.infusion("e3", date=day(50)),
+                 fx.infusion("e4", date=day(30)), fx.infusion("e5", date=day(29)),
+                 fx.infusion("e6", centre="BBB", date=day(10))]
+    followup = [fx.outcome("e1"), fx.outcome("e2", d100=False), {**fx.outcome("e3", d100=False), "d30_complete": False,
+                                                                  "crs_max_grade": None, "icans_max_grade": None},
+                fx.outcome("e5", d100=False)]
+    return fx.dataset(infusions, followup)
 
 
 def test_followup_completeness_counts_due_and_received_as_defined():

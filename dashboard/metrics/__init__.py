@@ -1,0 +1,31 @@
+"""Every number the panels see, as pure Polars functions of validated frames (no Streamlit).
+
+Pages, the CLI and exports all call these, so a figure is the same wherever it is shown.
+"""
+
+from dashboard.metrics.catalogue import Metric, catalogue, proportions
+from dashboard.metrics.data_quality import (
+    data_quality_by_centre,
+    followup_completeness,
+    last_submission,
+    quarantine_reasons,
+)
+from dashboard.metrics.pathway import (
+    cytopenia_recovery,
+    exception_reasons,
+    referral_pipeline,
+    referral_to_review,
+    ta_outside,
+    ta_outside_by_reason,
+)
+from dashboard.metrics.rates import COMPLETENESS_THRESHOLD, GROUPS, MetricTable, compute, quarterly
+from dashboard.metrics.signals import signals
+from dashboard.metrics.volumes import infusions_by_quarter, table_counts
+
+__all__ = [
+    "COMPLETENESS_THRESHOLD", "GROUPS", "Metric", "MetricTable", "catalogue", "compute", "cytopenia_recovery",
+    "data_quality_by_centre", "exception_reasons", "followup_completeness", "infusions_by_quarter", "last_submission",
+    "proportions",
+    "quarantine_reasons", "quarterly", "referral_pipeline", "referral_to_review", "signals", "ta_outside",
+    "ta_outside_by_reason", "table_counts",
+]

@@ -1,0 +1,44 @@
+"""The metric catalogue: dashboard/metric_catalogue.toml read into one record per metric."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: str
+    title: str
+    definition: str
+    numerator: str
+    denominator: str
+    direction: str  # lower_is_better or higher_is_better
+    unit: str
+    kind: str  # proportion or summary
+    basis: str  # d30, d100, infusion or referral
+    adjustment: str  # the default: product_mix or crude
+    enabled: bool = True
+
+    @property
+    def is_outcome(self) -> bool:
+        """Outcome metrics need follow-up: the completeness gate applies to them."""
+        return self.basis in ("d30", "d100")
+
+    @property
+    def higher_is_worse(self) -> bool:
+        return self.direction == "lower_is_better"
+
+
+@cache
+def catalogue() -> dict[str, Metric]:
+    """Every enabled metric, in catalogue order."""
+    text = (resources.files("dashboard") / "metric_catalogue.toml").read_text()
+    metrics = {key: Metric(id=key, **values) for key, values in tomllib.loads(text).items()}
+    return {key: metric for key, metric in metrics.items() if metric.enabled}
+
+
+def proportions() -> dict[str, Metric]:
+    return {key: m for key, m in catalogue().items() if m.kind == "proportion"}

@@ -1,0 +1,155 @@
+"""Proportion metrics by group, with Wilson intervals, national benchmarks, product-mix adjustment and funnel limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from dashboard import filters as filter_model
+from dashboard import stats
+from dashboard.filters import Filters
+from dashboard.loaders import Dataset
+from dashboard.metrics.catalogue import Metric, catalogue
+from dashboard.metrics.definitions import definition
+
+GROUPS = {"centre": "centre_code", "product": "product_code", "ta": "ta_code", "quarter": "quarter",
+          "panel": "panel", "age": "age_band"}
+COMPLETENESS_THRESHOLD = 0.90  # DESIGN.md section 6: under 90% day-30 follow-up, shown but never flagged
+INSUFFICIENT_FOLLOW_UP = "insufficient follow-up"
+LOW_NUMBERS = 8  # a rate on fewer patients carries a low-numbers badge
+ROW_COLUMNS = ["group", "numerator", "denominator", "rate", "ci_low", "ci_high", "expected", "ratio",
+               "limit_95_low", "limit_95_high", "limit_998_low", "limit_998_high", "flag"]
+
+
+@dataclass(frozen=True)
+class MetricTable:
+    """A metric computed for a view: the rows behind every chart, CLI table and export of it."""
+
+    metric: Metric
+    by: str | None
+    adjust: str
+    as_of: dt.date
+    filters: Filters
+    target: float | None  # the national pooled rate (crude) or 1 (product mix)
+    rows: pl.DataFrame  # ROW_COLUMNS plus low_numbers (and centre_name when by centre)
+    dispersion: stats.Dispersion | None = None  # when overdispersion was asked for
+    limits: pl.DataFrame | None = None  # the funnel curves (by centre only)
+
+    def as_json(self) -> dict:
+        """The stable JSON of `cartgov metrics --format json` (DESIGN.md section 3)."""
+        query = self.filters.as_query()
+        filters = {name: (query.get(name, [None])[0] if name in ("start", "end") else query.get(name, []))
+                   for name in ("start", "end", "centre", "product", "ta", "age")}
+        rows = self.rows.select(ROW_COLUMNS).with_columns(pl.col("group").cast(pl.Utf8))
+        return {
+            "metric": self.metric.id, "by": self.by, "adjust": self.adjust, "as_of": self.as_of.isoformat(),
+            "filters": filters, "target": _round(self.target),
+            "dispersion": None if self.dispersion is None else {
+                "phi": _round(self.dispersion.phi), "tau2": self.dispersion.tau2},
+            "rows": [{k: _round(v) for k, v in row.items()} for row in rows.to_dicts()],
+        }
+
+
+def _round(value):
+    return round(value, 6) if isinstance(value, float) and not np.isnan(value) else (None if isinstance(value, float)
+                                                                                     else value)
+
+
+def scoped_episodes(dataset: Dataset, metric_id: str, as_of: dt.date) -> pl.DataFrame:
+    """Episodes in the metric's denominator, with _num (in the numerator) as a column."""
+    numerator, denominator = definition(metric_id, as_of)
+    return dataset.episodes.filter(denominator).with_columns(numerator.alias("_num"))
+
+
+def compute(dataset: Dataset, metric_id: str, by: str | None = None, filters: Filters | None = None,
+            as_of: dt.date | None = None, adjust: str | None = None, overdispersion: bool = False) -> MetricTable:
+    """A proportion metric per group under the filters; with by='centre' the funnel limits and flags too."""
+    metric = catalogue()[metric_id]
+    if metric.kind != "proportion":
+        raise ValueError(f"{metric_id} is a summary metric; it has its own table")
+    if by is not None and by not in GROUPS:
+        raise ValueError(f"cannot group by {by!r}; use one of {', '.join(GROUPS)}")
+    filters = filters or Filters()
+    adjust = adjust or filters.adjust or metric.adjustment
+    as_of = as_of or dataset.extract_date or dt.date.today()
+    eligible = scoped_episodes(dataset, metric_id, as_of)
+
+    # The benchmark is pooled over all centres under every filter except centre.
+    national = filter_model.apply(eligible, filters.without("centre"))
+    crude_target = national["_num"].mean() if national.height else None
+    product_rates = national.group_by("product_code").agg(pl.col("_num").mean().alias("_product_rate"))
+    scoped = filter_model.apply(eligible, filters).join(product_rates, on="product_code", how="left")
+
+    key = GROUPS.get(by)
+    aggregations = [pl.col("_num").sum().alias("numerator"), pl.len().alias("denominator"),
+                    pl.col("_product_rate").sum().alias("expected")]
+    if key is None:
+        rows = scoped.select(*aggregations).with_columns(pl.lit("England").alias("group"))
+    else:
+        rows = scoped.group_by(key).agg(*aggregations).rename({key: "group"})
+        if by == "centre":
+            rows = _every_centre(dataset, filters, rows)
+    rows = stats.with_rate(rows.with_columns(pl.col("numerator", "denominator").cast(pl.Int64)))
+    ratio_based = adjust == "product_mix"
+    rows = rows.with_columns(
+        pl.when(pl.col("expected") > 0).then(pl.col("numerator") / pl.col("expected")).alias("ratio")
+        if ratio_based else pl.lit(None, dtype=pl.Float64).alias("ratio"),
+        pl.col("expected") if ratio_based else pl.lit(None, dtype=pl.Float64).alias("expected"),
+    )
+    target = 1.0 if ratio_based else crude_target
+
+    dispersion = limits = None
+    if by == "centre" and target is not None and (target > 0 or ratio_based):
+        size = rows["expected"] if ratio_based else rows["denominator"]
+        if overdispersion:
+            dispersion = stats.dispersion(rows["numerator"].to_numpy(), size.fill_null(0).to_numpy(),
+                                          target, ratio=ratio_based)
+        tau2 = dispersion.tau2 if dispersion else 0.0
+        rows = rows.with_columns(
+            pl.Series(name, values) for name, values in
+            stats.funnel_limits(target, size.fill_null(0).to_numpy(), ratio_based, tau2).items()
+        )
+        rows = rows.with_columns(stats.funnel_flag(pl.col("ratio" if ratio_based else "rate")).alias("flag"))
+        if metric.is_outcome:
+            rows = _completeness_gate(dataset, filters, as_of, rows)
+        limits = stats.limits_curve(target, float(size.max() or 1), ratio_based, tau2)
+    else:
+        rows = rows.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias(c) for c in ROW_COLUMNS if c.startswith("limit_")
+        ).with_columns(pl.lit(None, dtype=pl.Utf8).alias("flag"))
+    rows = rows.with_columns((pl.col("denominator") < LOW_NUMBERS).alias("low_numbers")).sort("group")
+    extra = ["centre_name"] if "centre_name" in rows.columns else []
+    return MetricTable(metric, by, adjust, as_of, filters, target, rows.select(*ROW_COLUMNS, "low_numbers", *extra),
+                       dispersion, limits)
+
+
+def _every_centre(dataset: Dataset, filters: Filters, rows: pl.DataFrame) -> pl.DataFrame:
+    """Every centre in view is listed, also with no patients in the denominator (listed, not plotted)."""
+    centres = dataset["centres"].select(pl.col("centre_code").alias("group"), "centre_name")
+    if filters.centre:
+        centres = centres.filter(pl.col("group").is_in(list(filters.centre)))
+    return centres.join(rows, on="group", how="left").with_columns(
+        pl.col("numerator", "denominator").fill_null(0), pl.col("expected").fill_null(0.0)
+    )
+
+
+def _completeness_gate(dataset: Dataset, filters: Filters, as_of: dt.date, rows: pl.DataFrame) -> pl.DataFrame:
+    """A centre under the day-30 completeness threshold is shown but never flagged (DESIGN.md section 6)."""
+    completeness = compute(dataset, "followup_d30_complete", by="centre", filters=filters.without("adjust"),
+                           as_of=as_of, adjust="crude")
+    gated = completeness.rows.filter(pl.col("rate") < COMPLETENESS_THRESHOLD)["group"]
+    return rows.with_columns(
+        pl.when(pl.col("group").is_in(gated.implode())).then(pl.lit(INSUFFICIENT_FOLLOW_UP)).otherwise(pl.col("flag"))
+        .alias("flag")
+    )
+
+
+def quarterly(dataset: Dataset, metric_id: str, filters: Filters | None = None,
+              as_of: dt.date | None = None) -> tuple[pl.DataFrame, list[dict]]:
+    """The metric per quarter as an SPC p-chart, with its Making Data Count signals."""
+    table = compute(dataset, metric_id, by="quarter", filters=filters, as_of=as_of, adjust="crude")
+    counts = table.rows.select(pl.col("group").alias("quarter"), "numerator", "denominator")
+    return stats.p_chart(counts)

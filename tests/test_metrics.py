@@ -1,0 +1,283 @@
+"""The metric engine against hand-computed values: rates, benchmarks, product mix, limits, SPC, TA compliance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from dashboard import metrics, stats
+from dashboard.filters import Choices, Filters, parse
+from dashboard.metrics.definitions import PROPORTION_IDS
+from tests import fixtures as fx
+from tests.conftest import run_cli
+
+
+def _severe_crs_dataset():
+    """AAA: 10 axi-cel, 3 grade 3+ CRS. BBB: 10 tisa-cel, 1. CCC: 5 axi-cel, 0.
+
+    National: axi-cel 3/15 = 0.2, tisa-cel 1/10 = 0.1, all 4/25 = 0.16.
+    """
+    infusions, followup = [], []
+    centres = (("AAA", "axi-cel", "TA872", 10, 3), ("BBB", "tisa-cel", "TA975", 10, 1),
+               ("CCC", "axi-cel", "TA872", 5, 0))
+    for centre, product, ta, patients, severe in centres:
+        for i in range(patients):
+            episode = f"{centre}{i}"
+            infusions.append(fx.infusion(episode, centre, product, ta, age=20 if product == "tisa-cel" else 60))
+            followup.append(fx.outcome(episode, crs=3 if i < severe else 1))
+    return fx.dataset(infusions, followup)
+
+
+def test_crude_rates_by_centre_with_the_national_target():
+    table = metrics.compute(_severe_crs_dataset(), "crs_severe", by="centre", adjust="crude")
+    assert table.target == pytest.approx(0.16)
+    rows = {r["group"]: r for r in table.rows.to_dicts()}
+    assert [(rows[c]["numerator"], rows[c]["denominator"]) for c in ("AAA", "BBB", "CCC")] == [(3, 10), (1, 10), (0, 5)]
+    assert rows["AAA"]["rate"] == pytest.approx(0.3)
+    low, high = stats.binomial_limits(0.16, np.array([10]), 0.95)
+    assert rows["AAA"]["limit_95_low"] == pytest.approx(low[0])
+    assert rows["AAA"]["limit_95_high"] == pytest.approx(high[0])
+    assert rows["AAA"]["flag"] == "within" and rows["AAA"]["low_numbers"] is False
+    assert rows["CCC"]["low_numbers"] is True  # 5 patients
+
+
+def test_product_mix_expected_and_ratio():
+    table = metrics.compute(_severe_crs_dataset(), "crs_severe", by="centre")
+    assert table.adjust == "product_mix" and table.target == 1.0  # the default for toxicity metrics
+    rows = {r["group"]: r for r in table.rows.to_dicts()}
+    # AAA: 10 axi-cel patients x 0.2 = 2 expected, 3 observed. BBB: 10 x 0.1 = 1, 1 observed. CCC: 5 x 0.2 = 1, 0.
+    assert (rows["AAA"]["expected"], rows["AAA"]["ratio"]) == (pytest.approx(2.0), pytest.approx(1.5))
+    assert (rows["BBB"]["expected"], rows["BBB"]["ratio"]) == (pytest.approx(1.0), pytest.approx(1.0))
+    assert (rows["CCC"]["expected"], rows["CCC"]["ratio"]) == (pytest.approx(1.0), 0.0)
+    low, high = stats.poisson_limits(np.array([2.0]), 0.998)
+    assert rows["AAA"]["limit_998_low"] == pytest.approx(low[0])
+    assert rows["AAA"]["limit_998_high"] == pytest.approx(high[0])
+
+
+def test_picking_a_centre_never_moves_its_benchmark():
+    data = _severe_crs_dataset()
+    everyone = metrics.compute(data, "crs_severe", by="centre", adjust="crude")
+    one = metrics.compute(data, "crs_severe", by="centre", adjust="crude", filters=Filters(centre=("AAA",)))
+    assert one.target == everyone.target == pytest.approx(0.16)
+    assert one.rows["group"].to_list() == ["AAA"]
+    same_row = everyone.rows.filter(pl.col("group") == "AAA")
+    assert one.rows.row(0) == same_row.row(0)
+    # Another filter does move it: axi-cel patients only.
+    axi = metrics.compute(data, "crs_severe", by="centre", adjust="crude", filters=Filters(product=("axi-cel",)))
+    assert axi.target == pytest.approx(0.2)
+
+
+def test_grouping_by_product_and_overall():
+    data = _severe_crs_dataset()
+    by_product = {r["group"]: (r["numerator"], r["denominator"]) for r in
+                  metrics.compute(data, "crs_severe", by="product").rows.to_dicts()}
+    assert by_product == {"axi-cel": (3, 15), "tisa-cel": (1, 10)}
+    (england,) = metrics.compute(data, "crs_severe").rows.to_dicts()
+    assert (england["group"], england["numerator"], england["denominator"]) == ("England", 4, 25)
+    assert england["limit_95_low"] is None and england["flag"] is None  # limits only by centre
+
+
+def test_an_outlier_beyond_998_is_flagged_and_the_completeness_gate_holds_back_a_flag():
+    infusions, followup = [], []
+    # AAA: 100 patients, 40 grade 3+ ICANS; BBB: 100, 5; CCC: 100, 10 but only 80 with day-30 follow-up.
+    # Target 55/280 = 0.196; at n=100 the 99.8% limits are about 0.08 and 0.32.
+    for centre, severe, complete in (("AAA", 40, 100), ("BBB", 5, 100), ("CCC", 10, 80)):
+        for i in range(100):
+            infusions.append(fx.infusion(f"{centre}{i}", centre))
+            if i < complete:
+                followup.append(fx.outcome(f"{centre}{i}", icans=3 if i < severe else 0))
+    table = metrics.compute(fx.dataset(infusions, followup), "icans_severe", by="centre", adjust="crude")
+    flags = dict(table.rows.select("group", "flag").iter_rows())
+    assert flags == {"AAA": "above_99.8", "BBB": "below_99.8", "CCC": "insufficient follow-up"}
+
+
+def test_binomial_limits_match_hand_computed_quantiles():
+    # n=100, p=0.1: P(X<=15)=0.9601, P(X<=16)=0.9794 -> r=16, alpha=(0.9794-0.975)/(0.9794-0.9601)=0.228 -> 0.1577.
+    # lower: P(X<=4)=0.0237, P(X<=5)=0.0576 -> r=5, alpha=(0.0576-0.025)/(0.0576-0.0237)=0.962 -> 0.0404.
+    low, high = stats.binomial_limits(0.1, np.array([100, 0]), 0.95)
+    assert (low[0], high[0]) == (pytest.approx(0.0404, abs=2e-4), pytest.approx(0.1577, abs=2e-4))
+    assert np.isnan(low[1]) and np.isnan(high[1])
+
+
+def test_poisson_limits_match_hand_computed_quantiles():
+    # E=10: P(X<=16)=0.9730, P(X<=17)=0.9857 -> r=17, alpha=0.8425 -> 16.1575 / 10 = 1.616.
+    low, high = stats.poisson_limits(np.array([10.0]), 0.95)
+    assert high[0] == pytest.approx(1.616, abs=1e-3)
+    # lower: P(X<=3)=0.0103, P(X<=4)=0.0293 -> r=4, alpha=(0.0293-0.025)/(0.0293-0.0103)=0.2263 -> 0.3774.
+    assert low[0] == pytest.approx(0.3774, abs=1e-3)
+
+
+def test_overdispersion_is_zero_without_spread_and_widens_limits_with_it():
+    n = np.full(20, 200)
+    calm = stats.dispersion(np.full(20, 20), n, 0.1)
+    assert calm.tau2 == 0.0 and calm.phi == pytest.approx(0.0)
+    spread = np.array([5, 40] * 10)  # rates 2.5% and 20% around a 11.25% target
+    wild = stats.dispersion(spread, n, spread.sum() / n.sum())
+    assert wild.phi > 10 and wild.tau2 > 0
+    plain = stats.funnel_limits(0.1125, n[:1], ratio=False)
+    wide = stats.funnel_limits(0.1125, n[:1], ratio=False, tau2=wild.tau2)
+    assert wide["limit_998_high"][0] > plain["limit_998_high"][0]
+    assert wide["limit_998_low"][0] < plain["limit_998_low"][0]
+
+
+def _chart(rates: list[float]) -> list[tuple[str, int, int, str]]:
+    quarters = pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 1, 1) + dt.timedelta(days=92 * (len(rates) - 1)),
+                             "1q", eager=True)[: len(rates)]
+    counts = pl.DataFrame({"quarter": quarters, "numerator": [round(r * 100) for r in rates],
+                           "denominator": [100] * len(rates)})
+    _, found = stats.p_chart(counts)
+    index = {q: i for i, q in enumerate(quarters.to_list())}
+    return [(s["rule"], index[s["from"]], index[s["to"]], s["direction"]) for s in found]
+
+
+def test_spc_rules_each_named():
+    assert _chart([0.2] * 5 + [0.25] * 7) == [("run_of_7", 5, 11, "high")]
+    assert _chart([0.2] * 5 + [0.5] + [0.2] * 4) == [("beyond_3_sigma", 5, 5, "high")]
+    assert _chart([0.10, 0.12, 0.14, 0.16, 0.18, 0.20, 0.22]) == [("trend_of_7", 0, 6, "high")]
+    assert _chart([0.2] * 4 + [0.31, 0.2, 0.31] + [0.2] * 3) == [("two_of_three_beyond_2_sigma", 4, 6, "high")]
+    assert _chart([0.2, 0.21, 0.19, 0.2, 0.22, 0.18]) == []
+
+
+def test_ta_compliance_reports_each_reason_separately():
+    cases = [
+        fx.infusion("ok", "AAA", "axi-cel", "TA872", 60, dt.date(2025, 1, 1)),
+        fx.infusion("mismatch", "AAA", "tisa-cel", "TA872", 60, dt.date(2025, 1, 1)),
+        fx.infusion("too_young", "AAA", "brexu-cel", "TA893", 20, dt.date(2025, 1, 1)),
+        fx.infusion("too_old", "AAA", "tisa-cel", "TA975", 26, dt.date(2025, 1, 1)),
+        fx.infusion("not_recommended", "AAA", "axi-cel", "TA894", 50, dt.date(2025, 1, 1)),
+        fx.infusion("superseded", "AAA", "axi-cel", "TA559", 60, dt.date(2023, 3, 1)),
+        fx.infusion("before_successor", "AAA", "axi-cel", "TA559", 60, dt.date(2023, 1, 31)),
+        fx.infusion("successor_day", "AAA", "tisa-cel", "TA554", 10, dt.date(2024, 5, 1)),
+    ]
+    data = fx.dataset(cases, [])
+    reasons = metrics.ta_outside(data).select("episode_id", "reason_id").rows()
+    assert sorted(reasons) == sorted([
+        ("mismatch", "ta_product_mismatch"), ("too_young", "ta_age_below"), ("too_old", "ta_age_above"),
+        ("not_recommended", "ta_not_recommended"), ("superseded", "ta_superseded"),
+        ("successor_day", "ta_superseded"),
+    ])
+    (row,) = metrics.compute(data, "ta_outside").rows.to_dicts()
+    assert (row["numerator"], row["denominator"]) == (6, 8)
+    counts = dict(metrics.ta_outside_by_reason(data).select("reason_id", "infusions").iter_rows())
+    assert counts == {"ta_product_mismatch": 1, "ta_age_below": 1, "ta_age_above": 1, "ta_not_recommended": 1,
+                      "ta_superseded": 2}
+
+
+def test_exceptions_and_their_reasons():
+    rows = [
+        fx.infusion("a", nearby_stay_days=20, carer_24h_available=True),
+        fx.infusion("b", nearby_stay_days=5, travel_exception_reason="patient_choice", carer_24h_available=False,
+                    carer_exception_reason="patient_declined"),
+        fx.infusion("c", nearby_stay_days=13, travel_exception_reason="patient_choice"),
+        fx.infusion("d"),  # neither recorded: outside both denominators
+    ]
+    data = fx.dataset(rows, [])
+    (travel,) = metrics.compute(data, "travel_exception").rows.to_dicts()
+    (carer,) = metrics.compute(data, "carer_exception").rows.to_dicts()
+    assert (travel["numerator"], travel["denominator"]) == (2, 3)
+    assert (carer["numerator"], carer["denominator"]) == (1, 2)
+    reasons = metrics.exception_reasons(data, "travel").rows()
+    assert reasons == [("AAA", "patient_choice", 2)]
+
+
+def test_cart12_review_times_by_panel():
+    referrals = [
+        {"referral_id": f"L{d}", "patient_id": "PATIENT0001", "panel": "lymphoma", "ta_code": "TA872",
+         "age_at_referral": 60, "referral_date": dt.date(2025, 1, 1),
+         "review_date": dt.date(2025, 1, 1) + dt.timedelta(days=d), "decision": "approved", "allocated_centre": "AAA"}
+        for d in (2, 4, 6, 8, 10)
+    ] + [
+        {"referral_id": "A1", "patient_id": "PATIENT0002", "panel": "ALL", "ta_code": "TA893", "age_at_referral": 40,
+         "referral_date": dt.date(2025, 2, 1), "review_date": dt.date(2025, 2, 4), "decision": "declined",
+         "allocated_centre": None},
+        {"referral_id": "A2", "patient_id": "PATIENT0003", "panel": "ALL", "ta_code": "TA893", "age_at_referral": 40,
+         "referral_date": dt.date(2025, 9, 1), "review_date": None, "decision": "pending", "allocated_centre": None},
+    ]
+    table = {r["group"]: r for r in metrics.referral_to_review(fx.dataset([], [], referrals)).to_dicts()}
+    assert table["lymphoma"] == {"group": "lymphoma", "reviewed": 5, "mean_days": 6.0, "median_days": 6.0,
+                                 "p90_days": pytest.approx(9.2)}
+    assert (table["ALL"]["reviewed"], table["ALL"]["median_days"]) == (1, 3.0)
+
+
+def test_cart14_cytopenia_recovery():
+    rows = [fx.infusion(e) for e in ("a", "b", "c", "d")]
+    followup = [
+        fx.outcome("a", cytopenia_grade_d30=3, cytopenia_onset_day=2, cytopenia_resolved_day=12),
+        fx.outcome("b", cytopenia_grade_d30=4, cytopenia_onset_day=4, cytopenia_resolved_day=24),
+        fx.outcome("c", cytopenia_grade_d30=3, cytopenia_onset_day=6, cytopenia_grade_d100=3),
+        fx.outcome("d"),  # no cytopenia onset: not counted
+    ]
+    (row,) = metrics.cytopenia_recovery(fx.dataset(rows, followup)).to_dicts()
+    assert (row["episodes_with_onset"], row["d30_grade_3"], row["d30_grade_4"], row["d100_grade_3"]) == (3, 2, 1, 1)
+    assert (row["median_onset_day"], row["median_days_to_resolution"]) == (4.0, 15.0)
+    assert row["share_unresolved_d100"] == pytest.approx(1 / 3)
+
+
+def test_catalogue_and_code_define_the_same_metrics():
+    proportions = [m.id for m in metrics.catalogue().values() if m.kind == "proportion"]
+    assert proportions == list(PROPORTION_IDS)
+    assert [m.id for m in metrics.catalogue().values() if m.kind == "summary"] == [
+        "referral_to_review_days", "cytopenia_recovery"]
+    titles = {m.id: m.title for m in metrics.catalogue().values()}
+    assert titles["referral_to_review_days"].startswith("CART12") and titles["cytopenia_recovery"].startswith("CART14")
+    toxicity = {"crs_any", "crs_severe", "icans_any", "icans_severe", "itu_admission", "cytopenia_d30_severe",
+                "cytopenia_d100_severe", "nrm_d100"}
+    assert {m.id for m in metrics.catalogue().values() if m.adjustment == "product_mix"} == toxicity
+
+
+def test_filters_from_a_url_keep_valid_values_and_note_the_rest():
+    choices = Choices(frozenset({"AAA", "BBB"}), frozenset({"axi-cel"}), frozenset({"TA872"}), frozenset({"crs_any"}))
+    chosen = parse({"start": "2025-01-01", "end": "soon", "centre": ["AAA", "ZZZ", "BBB", "AAA"],
+                    "product": "axi-cel,cilta-cel", "age": "adults", "metric": "crs_any",
+                    "adjust": "weird", "ta": ["<script>"]}, choices)
+    assert (chosen.start, chosen.end, chosen.centre, chosen.product, chosen.age) == (
+        dt.date(2025, 1, 1), None, ("AAA", "BBB"), ("axi-cel",), ("adults",))
+    assert (chosen.metric, chosen.adjust, chosen.ta) == ("crs_any", None, ())
+    assert chosen.notes == (
+        "end: 'soon' is not a date (use YYYY-MM-DD)", "centre: 'ZZZ' is not a known value",
+        "product: 'cilta-cel' is not a known value", "ta: '<script>' is not a known value",
+        "adjust: 'weird' is not a known value",
+    )
+    assert Filters(centre=("AAA",), start=dt.date(2025, 1, 1)).as_query() == {"start": ["2025-01-01"],
+                                                                              "centre": ["AAA"]}
+
+
+# --- On the sample: the planted findings are found, and the CLI says the same as the engine ---
+
+def test_signals_on_the_sample_find_the_planted_outliers(seeded_sqlite):
+    from dashboard import store
+    from dashboard.loaders import load_dataset
+
+    data = load_dataset(store.engine_for(seeded_sqlite))
+    found = metrics.signals(data)
+    alarms = found.filter(pl.col("severity") == "alarm").select("metric", "centre").rows()
+    assert ("icans_severe", "MID02") in alarms
+    completeness = found.filter(pl.col("kind") == "completeness")["centre"].to_list()
+    assert completeness == ["NEY04"]
+    assert found.filter(pl.col("kind") == "outside_ta").height >= 3
+    assert not found.filter(pl.col("centre") == "NEY04").filter(pl.col("kind") == "funnel").height
+
+
+def test_the_cli_prints_the_engines_figures_as_documented(seeded_sqlite):
+    from dashboard import store
+    from dashboard.loaders import load_dataset
+
+    result = run_cli("metrics", "--metric", "crs_severe", "--by", "centre", "--adjust", "crude", "--format", "json",
+                     "--database-url", seeded_sqlite)
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert set(printed) == {"metric", "by", "adjust", "as_of", "filters", "target", "dispersion", "rows"}
+    assert printed["filters"] == {"start": None, "end": None, "centre": [], "product": [], "ta": [], "age": []}
+    assert set(printed["rows"][0]) == {"group", "numerator", "denominator", "rate", "ci_low", "ci_high", "expected",
+                                       "ratio", "limit_95_low", "limit_95_high", "limit_998_low", "limit_998_high",
+                                       "flag"}
+    engine_rows = metrics.compute(load_dataset(store.engine_for(seeded_sqlite)), "crs_severe", by="centre",
+                                  adjust="crude").rows
+    assert [(r["group"], r["numerator"], r["denominator"]) for r in printed["rows"]] == engine_rows.select(
+        "group", "numerator", "denominator").rows()
+    bad = run_cli("metrics", "--metric", "crs_severe", "--centre", "NOPE", "--database-url", seeded_sqlite)
+    assert (bad.returncode, bad.stderr.strip()) == (2, "cartgov: invalid filter: centre: 'NOPE' is not a known value")
