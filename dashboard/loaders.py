@@ -25,6 +25,7 @@ from dashboard import store
 from data_contracts import CONTRACTS, polars_schema
 
 COMPLETE = "_complete"
+SNAPSHOT_FORMAT = 2  # bump when the files of a snapshot change: older snapshots are then written anew
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def _utc(column: str, dtype: pl.DataType) -> pl.Expr:
 
 def write_snapshot(engine: sa.Engine, version: int) -> Path:
     """Write the Parquet snapshot of one data version; a half-written snapshot is never used."""
-    target = snapshot_root(engine) / f"v{version}"
+    target = snapshot_root(engine) / f"v{version}.{SNAPSHOT_FORMAT}"
     if (target / COMPLETE).exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +135,8 @@ def write_snapshot(engine: sa.Engine, version: int) -> Path:
 def _prune(root: Path, keep_from: int) -> None:
     """Drop snapshots older than the previous version (a reader may still be loading that one)."""
     for folder in root.glob("v*"):
-        if folder.name[1:].isdigit() and int(folder.name[1:]) < keep_from:
+        number = folder.name[1:].split(".")[0]
+        if number.isdigit() and (int(number) < keep_from or not folder.name.endswith(f".{SNAPSHOT_FORMAT}")):
             shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -109,7 +109,25 @@ def engine_for(url: str) -> sa.Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
+    _check_schema(engine)
     return engine
+
+
+class OutdatedStore(Exception):
+    """The store was created by an older version of this code; there are no migrations yet."""
+
+
+def _check_schema(engine: sa.Engine) -> None:
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = [column.name for column in table.columns if column.name not in present]
+        if missing:
+            raise OutdatedStore(
+                f"the store {engine.url.render_as_string(hide_password=True)} was made by an older version "
+                f"(table {table.name} lacks {', '.join(missing)}); there is no migration yet: load the data "
+                "into a new store"
+            )
 
 
 def _sqlite_pragmas(connection, _record) -> None:

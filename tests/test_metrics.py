@@ -281,3 +281,22 @@ def test_the_cli_prints_the_engines_figures_as_documented(seeded_sqlite):
         "group", "numerator", "denominator").rows()
     bad = run_cli("metrics", "--metric", "crs_severe", "--centre", "NOPE", "--database-url", seeded_sqlite)
     assert (bad.returncode, bad.stderr.strip()) == (2, "cartgov: invalid filter: centre: 'NOPE' is not a known value")
+
+
+@pytest.mark.parametrize("n", [5, 20, 100, 500])
+@pytest.mark.parametrize("target", [0.03, 0.2])
+def test_funnel_limits_agree_with_a_direct_scipy_computation(n, target):
+    from scipy.stats import binom
+
+    def direct(probability: float) -> float:
+        # Smallest r with P(R <= r) >= probability, then Spiegelhalter's interpolation, written out by hand.
+        r = next(r for r in range(n + 1) if binom.cdf(r, n, target) >= probability)
+        upper, lower = binom.cdf(r, n, target), binom.cdf(r - 1, n, target)
+        alpha = (upper - probability) / (upper - lower) if upper > lower else 0.0
+        return min(max((r - alpha) / n, 0.0), 1.0)
+
+    for level, key in ((0.95, "95"), (0.998, "998")):
+        limits = stats.funnel_limits(target, np.array([n]), ratio=False)
+        tail = (1 - level) / 2
+        assert limits[f"limit_{key}_low"][0] == pytest.approx(direct(tail), abs=1e-9)
+        assert limits[f"limit_{key}_high"][0] == pytest.approx(direct(1 - tail), abs=1e-9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+import pytest
 import sqlalchemy as sa
 
 from dashboard import store
@@ -73,7 +74,7 @@ def test_a_snapshot_is_written_once_per_data_version(sqlite_url):
     ingest(engine, [SAMPLE])
     load_dataset(engine)
     folders = sorted(p.name for p in snapshot_root(engine).iterdir())
-    assert folders == ["v1"]
+    assert folders == ["v1.2"]
     # The snapshot, not the store, is what a second load reads: emptying the table does not show until a new version.
     with engine.begin() as connection:
         connection.execute(sa.delete(store.DATA_TABLES["followup"]))
@@ -89,4 +90,13 @@ def test_old_snapshots_are_pruned_keeping_the_previous_version(sqlite_url, tmp_p
         infusions.head(1).with_columns(pl.lit(age).alias("age_at_infusion")).write_csv(tmp_path / "infusions.csv")
         assert ingest(engine, [tmp_path / "infusions.csv"], extract_date=dt.date(2026, 9, 30)).data_version == version
     load_dataset(engine)
-    assert sorted(p.name for p in snapshot_root(engine).iterdir()) == ["v2", "v3"]
+    assert sorted(p.name for p in snapshot_root(engine).iterdir()) == ["v2.2", "v3.2"]
+
+
+def test_a_store_made_by_an_older_version_is_refused_with_a_clear_message(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    with old.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE quarantine (id INTEGER PRIMARY KEY, batch_id TEXT)"))
+    with pytest.raises(store.OutdatedStore, match=r"table quarantine lacks path, table_name"):
+        store.engine_for(url)
