@@ -59,3 +59,208 @@ def followup_completeness(table: pl.DataFrame, threshold: float) -> go.Figure:
         legend={"orientation": "h", "y": -0.12}, margin={"t": 30, "r": 10, "l": 10, "b": 10},
     )
     return figure
+
+
+# --- Funnel, caterpillar and SPC: the charts of a metric ---
+
+FLAG_COLOURS = {"above_99.8": "#DA291C", "above_95": "#ED8B00", "within": "#005EB8", "below_95": "#ED8B00",
+                "below_99.8": "#DA291C", "insufficient follow-up": "#AEB7BD"}
+LAYOUT = {"margin": {"t": 40, "r": 10, "l": 10, "b": 10}, "legend": {"orientation": "h", "y": -0.18}}
+
+
+def _value_column(table) -> tuple[str, str]:
+    """The plotted value and its axis title: observed/expected for product mix, the rate for crude."""
+    if table.adjust == "product_mix":
+        return "ratio", "Observed / expected (product mix)"
+    return "rate", "Rate"
+
+
+def funnel(table) -> go.Figure:
+    """Funnel plot: one point per centre against patients (or expected events), smooth 95% and 99.8% limits."""
+    value, axis = _value_column(table)
+    size_column = "expected" if table.adjust == "product_mix" else "denominator"
+    figure = go.Figure()
+    plotted = table.rows.filter(pl.col("denominator") > 0)
+    curve = table.limits
+    if curve is not None and plotted.height:
+        # Draw the funnel from the smallest centre on: below it the limits only fan out to infinity.
+        curve = curve.filter(pl.col("size") >= plotted[size_column].min() * 0.8)
+        for level, dash in (("998", "dash"), ("95", "dot")):
+            for side in ("high", "low"):
+                figure.add_scatter(
+                    x=curve["size"].to_list(), y=curve[f"limit_{level}_{side}"].to_list(), mode="lines",
+                    line={"color": "#768692", "dash": dash, "width": 1}, hoverinfo="skip",
+                    name=f"{'99.8' if level == '998' else '95'}% limits", legendgroup=level, showlegend=side == "high",
+                )
+        figure.add_hline(y=table.target, line_color="#425563", line_width=1,
+                         annotation_text="England" if value == "rate" else "expected", annotation_position="right")
+    for flag, part in plotted.group_by("flag", maintain_order=True):
+        flag = flag[0]
+        labelled = flag not in ("within", None)  # name only the centres a panel should look at
+        figure.add_scatter(
+            x=part[size_column].to_list(), y=part[value].to_list(), mode="markers+text" if labelled else "markers",
+            text=part["group"].to_list(),
+            textposition="top center", textfont={"size": 10}, name=str(flag),
+            marker={"size": 11, "color": FLAG_COLOURS.get(flag, "#005EB8"), "line": {"width": 1, "color": "white"}},
+            customdata=part.select("group", "denominator", "numerator", "rate", "ci_low", "ci_high", "expected",
+                                   "flag").rows(),
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[2]} of %{customdata[1]} patients: "
+                          "%{customdata[3]:.1%} (95% CI %{customdata[4]:.1%} to %{customdata[5]:.1%})<br>"
+                          "expected %{customdata[6]:.1f}<br>flag: %{customdata[7]}<extra></extra>",
+        )
+    highest = max([v for v in plotted[value].to_list() if v is not None] + [table.target or 0])
+    if curve is not None and curve.height:
+        highest = max(highest, curve["limit_998_high"].max())
+    figure.update_layout(
+        yaxis_range=[0, min(highest * 1.08, 1.0) if value == "rate" else highest * 1.08],
+        xaxis_title="Expected events (product mix)" if size_column == "expected" else "Patients",
+        yaxis_title=axis, yaxis_tickformat=".0%" if value == "rate" else ".2f", height=480, clickmode="event+select",
+        **LAYOUT,
+    )
+    return figure
+
+
+def caterpillar(table) -> go.Figure:
+    """Centres ranked by their value with 95% intervals, against the national figure."""
+    value, axis = _value_column(table)
+    rows = table.rows.filter(pl.col("denominator") > 0)
+    if value == "ratio":  # the rate's interval, carried onto the ratio scale
+        rows = rows.with_columns((pl.col("ci_low") / pl.col("rate") * pl.col("ratio")).alias("low"),
+                                 (pl.col("ci_high") / pl.col("rate") * pl.col("ratio")).alias("high"))
+    else:
+        rows = rows.with_columns(pl.col("ci_low").alias("low"), pl.col("ci_high").alias("high"))
+    rows = rows.with_columns(pl.col("low", "high").fill_nan(None)).sort(value, nulls_last=True)
+    figure = go.Figure(go.Scatter(
+        x=rows["group"].to_list(), y=rows[value].to_list(), mode="markers",
+        marker={"color": [FLAG_COLOURS.get(f, "#005EB8") for f in rows["flag"].to_list()], "size": 9},
+        error_y={"type": "data", "symmetric": False, "array": (rows["high"] - rows[value]).to_list(),
+                 "arrayminus": (rows[value] - rows["low"]).to_list(), "color": "#768692"},
+        hovertemplate="%{x}: %{y:.3f}<extra></extra>", showlegend=False,
+    ))
+    if table.target is not None:
+        figure.add_hline(y=table.target, line_color="#425563", line_dash="dash")
+    figure.update_layout(yaxis_title=axis, yaxis_tickformat=".0%" if value == "rate" else ".2f", height=360,
+                         xaxis_title=None, **LAYOUT)
+    return figure
+
+
+def spc(chart: pl.DataFrame, signals: list[dict], title: str) -> go.Figure:
+    """p-chart by quarter: rate, centre line, 2- and 3-sigma limits; points in a signal marked, its rule named."""
+    figure = go.Figure()
+    quarters = chart["quarter"].to_list()
+    for column, dash, name in (("upper_3_sigma", "dash", "3 sigma"), ("lower_3_sigma", "dash", None),
+                               ("upper_2_sigma", "dot", "2 sigma"), ("lower_2_sigma", "dot", None)):
+        figure.add_scatter(x=quarters, y=chart[column].to_list(), mode="lines", line={"color": "#AEB7BD",
+                           "dash": dash, "width": 1, "shape": "hvh"}, name=name or column, showlegend=bool(name),
+                           legendgroup=dash, hoverinfo="skip")
+    figure.add_scatter(x=quarters, y=chart["centre_line"].to_list(), mode="lines", name="mean",
+                       line={"color": "#425563", "width": 1})
+    in_signal = {q for s in signals for q in quarters if s["from"] <= q <= s["to"]}
+    figure.add_scatter(
+        x=quarters, y=chart["rate"].to_list(), mode="lines+markers", name=title, line={"color": "#005EB8"},
+        marker={"size": 8, "color": ["#ED8B00" if q in in_signal else "#005EB8" for q in quarters]},
+        customdata=chart.select("numerator", "denominator").rows(),
+        hovertemplate="%{x|%Y Q%q}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>",
+    )
+    figure.update_layout(yaxis_tickformat=".0%", yaxis_title="Rate", height=360, **LAYOUT)
+    return figure
+
+
+# --- Building blocks for the other pages ---
+
+
+def stacked_bars(frame: pl.DataFrame, x: str, y: str, colour: str, x_title: str, y_title: str,
+                 colours: dict | None = None, horizontal: bool = False) -> go.Figure:
+    figure = go.Figure()
+    for key in sorted(frame[colour].drop_nulls().unique().to_list()):
+        part = frame.filter(pl.col(colour) == key)
+        xs, ys = part[x].to_list(), part[y].to_list()
+        figure.add_bar(x=ys if horizontal else xs, y=xs if horizontal else ys, name=str(key),
+                       orientation="h" if horizontal else "v", marker_color=(colours or PRODUCT_COLOURS).get(key))
+    figure.update_layout(barmode="stack", xaxis_title=y_title if horizontal else x_title,
+                         yaxis_title=x_title if horizontal else y_title, height=380, **LAYOUT)
+    return figure
+
+
+def interval_dots(frame: pl.DataFrame, label: str, title: str, target: float | None = None,
+                  colour: str = "#005EB8") -> go.Figure:
+    """A rate per group with its Wilson 95% interval (columns rate, ci_low, ci_high, numerator, denominator)."""
+    rows = frame.filter(pl.col("denominator") > 0).sort("rate")
+    figure = go.Figure(go.Scatter(
+        x=rows["rate"].to_list(), y=rows[label].to_list(), mode="markers", marker={"size": 9, "color": colour},
+        error_x={"type": "data", "symmetric": False, "array": (rows["ci_high"] - rows["rate"]).to_list(),
+                 "arrayminus": (rows["rate"] - rows["ci_low"]).to_list(), "color": "#768692"},
+        customdata=rows.select("numerator", "denominator").rows(),
+        hovertemplate="%{y}: %{x:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>", showlegend=False,
+    ))
+    if target is not None:
+        figure.add_vline(x=target, line_dash="dash", line_color="#425563", annotation_text="England")
+    figure.update_layout(xaxis_tickformat=".0%", xaxis_title=title, height=max(300, 22 * rows.height + 90), **LAYOUT)
+    return figure
+
+
+def bars_with_line(frame: pl.DataFrame, x: str, y: str, line_at: float, line_label: str, x_title: str,
+                   y_title: str) -> go.Figure:
+    """Counts by value with a reference line (the 120-minute or 14-day rule of the specification)."""
+    figure = go.Figure(go.Bar(x=frame[x].to_list(), y=frame[y].to_list(), marker_color="#005EB8"))
+    figure.add_vline(x=line_at, line_dash="dash", line_color="#DA291C", annotation_text=line_label)
+    figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=320, bargap=0.05, **LAYOUT)
+    return figure
+
+
+def heatmap(frame: pl.DataFrame, x: str, y: str, z: str, x_title: str, y_title: str) -> go.Figure:
+    wide = frame.pivot(on=x, index=y, values=z).fill_null(0).sort(y)
+    columns = [c for c in wide.columns if c != y]
+    figure = go.Figure(go.Heatmap(z=wide.select(columns).rows(), x=columns, y=wide[y].to_list(), colorscale="Blues",
+                                  texttemplate="%{z}", hovertemplate="%{y}, %{x}: %{z}<extra></extra>"))
+    figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=max(320, 22 * wide.height + 100), **LAYOUT)
+    return figure
+
+
+def product_profile(profile: pl.DataFrame) -> go.Figure:
+    """Each toxicity metric by product, grouped bars with 95% intervals."""
+    figure = go.Figure()
+    for product in sorted(profile["product_code"].unique().to_list()):
+        part = profile.filter(pl.col("product_code") == product)
+        figure.add_bar(
+            x=part["title"].to_list(), y=part["rate"].to_list(), name=product,
+            marker_color=PRODUCT_COLOURS.get(product),
+            error_y={"type": "data", "symmetric": False, "array": (part["ci_high"] - part["rate"]).to_list(),
+                     "arrayminus": (part["rate"] - part["ci_low"]).to_list(), "thickness": 1},
+        )
+    figure.update_layout(barmode="group", yaxis_tickformat=".0%", yaxis_title="Rate", height=420, **LAYOUT)
+    return figure
+
+
+PALETTE = ["#005EB8", "#009639", "#ED8B00", "#7C2855", "#00A9CE", "#DA291C", "#330072", "#78BE20", "#AE2573",
+           "#FFB81C", "#425563", "#41B6E6"]
+
+
+def lines(frame: pl.DataFrame, x: str, y: str, colour: str, x_title: str, y_title: str) -> go.Figure:
+    figure = go.Figure()
+    for index, key in enumerate(sorted(frame[colour].unique().to_list())):
+        part = frame.filter(pl.col(colour) == key).sort(x)
+        figure.add_scatter(x=part[x].to_list(), y=part[y].to_list(), mode="lines+markers", name=str(key),
+                           line={"color": PALETTE[index % len(PALETTE)]})
+    figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=340, **LAYOUT)
+    return figure
+
+
+def centre_profile(profile: pl.DataFrame) -> go.Figure:
+    """One centre's rate and 95% interval on each metric, with England's rate as a marker beside it."""
+    rows = profile.filter(pl.col("denominator") > 0)
+    figure = go.Figure()
+    figure.add_scatter(
+        x=rows["rate"].to_list(), y=rows["title"].to_list(), mode="markers", name="this centre",
+        marker={"size": 10, "color": [FLAG_COLOURS.get(f, "#005EB8") for f in rows["flag"].to_list()]},
+        error_x={"type": "data", "symmetric": False, "array": (rows["ci_high"] - rows["rate"]).to_list(),
+                 "arrayminus": (rows["rate"] - rows["ci_low"]).to_list(), "color": "#768692"},
+        customdata=rows.select("numerator", "denominator", "flag").rows(),
+        hovertemplate="%{y}: %{x:.1%} (%{customdata[0]} of %{customdata[1]}), %{customdata[2]}<extra></extra>",
+    )
+    figure.add_scatter(x=rows["england_rate"].to_list(), y=rows["title"].to_list(), mode="markers", name="England",
+                       marker={"symbol": "line-ns", "size": 16, "line": {"width": 2, "color": "#425563"}},
+                       hovertemplate="England: %{x:.1%}<extra></extra>")
+    figure.update_layout(xaxis_tickformat=".0%", yaxis={"autorange": "reversed"},
+                         height=max(320, 28 * rows.height + 100), **LAYOUT)
+    return figure

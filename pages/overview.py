@@ -1,23 +1,51 @@
-"""Overview: what the store holds, and infusions per quarter by product."""
+"""Overview: headline figures against the previous period, the signals a panel should look at, volumes."""
 
+import polars as pl
 import streamlit as st
 
 from dashboard import charts, metrics, ui
-from data_contracts.tables import TABLE_TITLES
 
 data = ui.dataset()
+filters = ui.current_filters()
 st.title("CAR-T therapy in England")
 if data.is_empty:
     st.info("The store is empty. Load a submission with `cartgov ingest PATH` or the sample with `cartgov seed`.")
     st.stop()
 
-extract = data.extract_date.isoformat() if data.extract_date else "unknown"
-st.caption(f"Extract date {extract} · data version {data.data_version}")
+heads = metrics.headlines(data, filters)
+period = heads.row(0, named=True)
+st.caption(f"Infusions from {period['start']} to {period['end']}, against the period of the same length before "
+           f"· extract date {data.extract_date} · data version {data.data_version}")
+columns = st.columns(len(heads))
+for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
+    if row["id"] in ("infusions", "centres"):
+        delta = None if row["previous"] is None else f"{row['change']:+,.0f}"
+        column.metric(row["title"], f"{row['value']:,.0f}", delta, delta_color="off")
+        continue
+    if row["value"] is None:
+        column.metric(row["title"], "no data")
+        continue
+    worse_if_up = metrics.catalogue()[row["id"]].higher_is_worse
+    delta = None if row["previous"] is None else f"{row['change'] * 100:+.1f} points"
+    column.metric(row["title"], f"{row['value']:.1%}", delta, delta_color="inverse" if worse_if_up else "normal",
+                  help=f"{row['numerator']} of {row['denominator']}; 95% CI {row['ci_low']:.1%} to "
+                       f"{row['ci_high']:.1%}")
+    column.caption(f"95% CI {row['ci_low']:.1%}–{row['ci_high']:.1%}")
 
-counts = metrics.table_counts(data)
-columns = st.columns(len(counts))
-for column, (table, rows) in zip(columns, counts.iter_rows(), strict=True):
-    column.metric(TABLE_TITLES[table], f"{rows:,}")
+st.subheader("Signals")
+st.caption("Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
+           "follow-up completeness under 90%, and infusions outside their NICE TA, for the filters in the sidebar.")
+found = metrics.signals(data, filters)
+if found.height == 0:
+    st.success("Nothing to look at under these filters.")
+icons = {"alarm": ":material/error:", "alert": ":material/warning:", "info": ":material/info:"}
+for row in found.iter_rows(named=True):
+    st.page_link(ui.page_file(row["page"]), label=f"{row['severity'].upper()}: {row['detail']}",
+                 icon=icons[row["severity"]], query_params=row["query"])
 
 st.subheader("Infusions per quarter, by product")
-st.plotly_chart(charts.infusions_by_quarter(metrics.infusions_by_quarter(data["infusions"])), key="volume_chart")
+volume = metrics.infusions_by(data, filters, "quarter", "product_code")
+if not ui.empty_notice(volume, "infusions"):
+    st.plotly_chart(charts.stacked_bars(volume, "quarter", "infusions", "product_code", "Quarter of infusion",
+                                        "Infusions"), key="volume_chart")
+    ui.table(volume.with_columns(pl.col("quarter").cast(pl.Utf8)), "volume_table", "infusions_by_quarter.csv")

@@ -10,6 +10,8 @@ from dashboard.metrics.data_quality import (
     last_submission,
     quarantine_reasons,
 )
+from dashboard.metrics.headline import headlines, periods
+from dashboard.metrics.itu import itu_after_icans2, itu_reasons, itu_timing
 from dashboard.metrics.pathway import (
     cytopenia_recovery,
     exception_reasons,
@@ -18,11 +20,16 @@ from dashboard.metrics.pathway import (
     ta_outside,
     ta_outside_by_reason,
 )
+from dashboard.metrics.profiles import by_product, centre_against_england
 from dashboard.metrics.rates import COMPLETENESS_THRESHOLD, GROUPS, MetricTable, compute, quarterly
 from dashboard.metrics.signals import signals
+from dashboard.metrics.usage import exception_episodes, infusions_by, value_counts
 from dashboard.metrics.volumes import infusions_by_quarter, table_counts
 
 __all__ = [
+    "headlines", "periods",
+    "by_product", "centre_against_england", "exception_episodes", "infusions_by", "itu_after_icans2", "itu_reasons",
+    "itu_timing", "value_counts",
     "COMPLETENESS_THRESHOLD", "GROUPS", "Metric", "MetricTable", "catalogue", "compute", "cytopenia_recovery",
     "data_quality_by_centre", "exception_reasons", "followup_completeness", "infusions_by_quarter", "last_submission",
     "proportions",

@@ -31,6 +31,11 @@ class Metric:
     def higher_is_worse(self) -> bool:
         return self.direction == "lower_is_better"
 
+    def concern(self, flag: str | None) -> str | None:
+        """alarm beyond 99.8%, alert beyond 95%, only on the side that is worse for this metric."""
+        worse_side = "above" if self.higher_is_worse else "below"
+        return {f"{worse_side}_99.8": "alarm", f"{worse_side}_95": "alert"}.get(flag or "")
+
 
 @cache
 def catalogue() -> dict[str, Metric]:

@@ -20,16 +20,6 @@ SIGNAL_SCHEMA = {"severity": pl.Utf8, "kind": pl.Utf8, "metric": pl.Utf8, "centr
                  "page": pl.Utf8, "query": pl.Object}
 
 
-def _worse(flag: str | None, higher_is_worse: bool) -> str | None:
-    """alarm beyond 99.8%, alert beyond 95%, on the side that is worse for the metric."""
-    worse_side = "above" if higher_is_worse else "below"
-    if flag == f"{worse_side}_99.8":
-        return "alarm"
-    if flag == f"{worse_side}_95":
-        return "alert"
-    return None
-
-
 def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | None = None) -> pl.DataFrame:
     """One row per signal: severity, kind, metric, centre, what was seen, and the page and query that explain it."""
     filters = filters or Filters()
@@ -40,7 +30,7 @@ def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | N
             continue
         table = rates.compute(dataset, metric.id, by="centre", filters=filters, as_of=as_of)
         for row in table.rows.iter_rows(named=True):
-            severity = _worse(row["flag"], metric.higher_is_worse)
+            severity = metric.concern(row["flag"])
             if severity:
                 value = (f"observed/expected {row['ratio']:.2f}" if table.adjust == "product_mix"
                          else f"{row['rate']:.1%} against {table.target:.1%}")

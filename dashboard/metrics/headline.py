@@ -1,0 +1,50 @@
+"""The overview's headline figures for a period, beside the previous period of the same length."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import polars as pl
+
+from dashboard import filters as filter_model
+from dashboard.filters import Filters
+from dashboard.loaders import Dataset
+from dashboard.metrics.catalogue import catalogue
+from dashboard.metrics.rates import compute
+
+HEADLINE_RATES = ("crs_severe", "icans_severe", "itu_admission", "followup_d30_complete")
+
+
+def periods(filters: Filters, extract_date: dt.date) -> tuple[Filters, Filters]:
+    """The filtered period (default: the 12 months to the extract date) and the one of equal length before it."""
+    end = filters.end or extract_date
+    start = filters.start or (end - dt.timedelta(days=365) + dt.timedelta(days=1))
+    length = end - start + dt.timedelta(days=1)
+    return (replace(filters, start=start, end=end),
+            replace(filters, start=start - length, end=start - dt.timedelta(days=1)))
+
+
+def headlines(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
+    """Infusions, centres treating, and the headline rates with 95% intervals, now and in the previous period."""
+    current, previous = periods(filters or Filters(), dataset.extract_date or dt.date.today())
+    rows = []
+    for label, period in (("current", current), ("previous", previous)):
+        episodes = filter_model.apply(dataset.episodes, period)
+        rows.append({"period": label, "id": "infusions", "title": "Infusions", "value": float(episodes.height),
+                     "numerator": episodes.height, "denominator": None, "ci_low": None, "ci_high": None})
+        rows.append({"period": label, "id": "centres", "title": "Centres treating",
+                     "value": float(episodes["centre_code"].n_unique()), "numerator": None, "denominator": None,
+                     "ci_low": None, "ci_high": None})
+        for metric_id in HEADLINE_RATES:
+            (row,) = compute(dataset, metric_id, filters=period, adjust="crude").rows.to_dicts()
+            rows.append({"period": label, "id": metric_id, "title": catalogue()[metric_id].title, "value": row["rate"],
+                         "numerator": row["numerator"], "denominator": row["denominator"],
+                         "ci_low": row["ci_low"], "ci_high": row["ci_high"]})
+    frame = pl.DataFrame(rows)
+    now = frame.filter(pl.col("period") == "current").drop("period")
+    before = frame.filter(pl.col("period") == "previous").select("id", pl.col("value").alias("previous"))
+    return now.join(before, on="id", how="left", maintain_order="left").with_columns(
+        (pl.col("value") - pl.col("previous")).alias("change"),
+        pl.lit(current.start).alias("start"), pl.lit(current.end).alias("end"),
+    )

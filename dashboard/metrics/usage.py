@@ -1,0 +1,31 @@
+"""How NICE TAs and products are used: infusions per quarter by TA, centre by TA, distributions of travel and stay."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from dashboard import filters as filter_model
+from dashboard.filters import Filters
+from dashboard.loaders import Dataset
+
+
+def infusions_by(dataset: Dataset, filters: Filters | None = None, *columns: str) -> pl.DataFrame:
+    """Infusions counted by any episode columns (e.g. quarter and ta_code, or centre_code and ta_code)."""
+    episodes = filter_model.apply(dataset.episodes, filters or Filters())
+    return episodes.group_by(*columns).agg(pl.len().alias("infusions")).sort(*columns)
+
+
+def value_counts(dataset: Dataset, column: str, filters: Filters | None = None, bin_width: int = 1) -> pl.DataFrame:
+    """How many infusions have each value of a numeric column (binned), nulls left out."""
+    episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter(pl.col(column).is_not_null())
+    binned = (pl.col(column) // bin_width * bin_width).alias("value")
+    return episodes.group_by(binned).agg(pl.len().alias("infusions")).sort("value")
+
+
+def exception_episodes(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
+    """The infusions with a travel or carer exception, with their reasons (patient-level rows)."""
+    episodes = filter_model.apply(dataset.episodes, filters or Filters())
+    return episodes.filter(
+        (pl.col("nearby_stay_days") < 14).fill_null(False) | (pl.col("carer_24h_available") == False).fill_null(False)  # noqa: E712
+    ).select("episode_id", "centre_code", "product_code", "infusion_date", "home_travel_minutes", "nearby_stay_days",
+             "travel_exception_reason", "carer_24h_available", "carer_exception_reason").sort("infusion_date")

@@ -1,0 +1,47 @@
+"""Centres: one centre (?centre=CODE) against England on every metric, its product and TA mix, completeness."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, metrics, ui
+
+data = ui.dataset()
+filters = ui.current_filters()
+st.title("Centres")
+names = dict(data["centres"].select("centre_code", "centre_name").iter_rows())
+
+if len(filters.centre) != 1:
+    st.caption("Pick one centre (this sets the Centre filter, so the link can be shared), or click a centre on any "
+               "funnel plot.")
+    columns = st.columns(6)
+    for index, (code, name) in enumerate(sorted(names.items())):
+        columns[index % 6].button(code, key=f"open_{code}", help=name, on_click=ui.go_to, args=("pages/centres.py",),
+                                  kwargs={"centre": [code]}, width="stretch")
+    st.stop()
+
+centre = filters.centre[0]
+st.header(f"{names.get(centre, centre)} ({centre})")
+profile = metrics.centre_against_england(data, centre, filters)
+flagged = profile.filter(pl.col("concern").is_not_null())
+if flagged.height:
+    st.warning("Beyond a funnel limit on the worse side: " + "; ".join(
+        f"{r['title']} ({r['concern']}, {r['flag']})" for r in flagged.iter_rows(named=True)),
+        icon=":material/warning:")
+if profile.filter(pl.col("flag") == metrics.rates.INSUFFICIENT_FOLLOW_UP).height:
+    st.info("Day-30 follow-up is under 90% at this centre: its outcomes are shown but not flagged.")
+
+st.subheader("Every metric against England")
+st.plotly_chart(charts.centre_profile(profile), key="centre_profile")
+ui.table(profile, "centre_profile_table", f"{centre}_profile.csv", rate=ui.percent("Rate"),
+         ci_low=ui.percent("95% CI low"), ci_high=ui.percent("95% CI high"), england_rate=ui.percent("England"))
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Product mix")
+    mix = metrics.infusions_by(data, filters, "quarter", "product_code")
+    if not ui.empty_notice(mix, "infusions"):
+        st.plotly_chart(charts.stacked_bars(mix, "quarter", "infusions", "product_code", "Quarter", "Infusions"),
+                        key="centre_products")
+with right:
+    st.subheader("NICE TA mix")
+    st.dataframe(metrics.infusions_by(data, filters, "ta_code"), hide_index=True, key="centre_tas")

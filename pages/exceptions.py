@@ -1,0 +1,57 @@
+"""Carer and travel exceptions: rates per centre, reasons, travel time and nearby stay against the rules, trend."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, metrics, ui
+
+data = ui.dataset()
+filters = ui.current_filters()
+st.title("Carer and travel exceptions")
+st.caption("The service specification asks that patients stay within about 2 hours of the centre for at least "
+           "14 days after discharge, and have a 24-hour carer for the 4 weeks after infusion.")
+
+REASON_COLOURS = dict(zip(["accommodation_declined", "clinical_decision", "patient_choice", "other",
+                           "extended_inpatient_stay", "alternative_carer_arranged", "patient_declined"],
+                          charts.PALETTE, strict=False))
+for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "carer")):
+    table = metrics.compute(data, metric_id, by="centre", filters=filters)
+    st.subheader(table.metric.title)
+    st.caption(f"{table.metric.definition} England: {(table.target or 0):.1%}.")
+    left, right = st.columns(2)
+    with left:
+        st.plotly_chart(charts.interval_dots(table.rows, "group", table.metric.title, table.target),
+                        key=f"{kind}_rates")
+    with right:
+        reasons = metrics.exception_reasons(data, kind, filters)
+        if not ui.empty_notice(reasons, f"{kind} exceptions"):
+            st.plotly_chart(charts.stacked_bars(reasons, "group", "exceptions", "reason", "Centre", "Exceptions",
+                                                REASON_COLOURS), key=f"{kind}_reasons")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Home travel time")
+    travel = metrics.value_counts(data, "home_travel_minutes", filters, bin_width=10)
+    if not ui.empty_notice(travel, "travel times"):
+        st.plotly_chart(charts.bars_with_line(travel, "value", "infusions", 120, "2 hours", "Minutes from home",
+                                              "Infusions"), key="travel_minutes")
+with right:
+    st.subheader("Days within 2 hours after discharge")
+    stay = metrics.value_counts(data, "nearby_stay_days", filters)
+    if not ui.empty_notice(stay, "nearby stays"):
+        st.plotly_chart(charts.bars_with_line(stay, "value", "infusions", 13.5, "14 days", "Days", "Infusions"),
+                        key="nearby_days")
+
+st.subheader("Trend")
+trend = pl.concat([
+    metrics.compute(data, metric_id, by="quarter", filters=filters).rows.select(
+        pl.col("group").alias("quarter"), pl.lit(title).alias("exception"), "rate")
+    for metric_id, title in (("travel_exception", "travel"), ("carer_exception", "carer"))
+])
+if not ui.empty_notice(trend, "quarters"):
+    figure = charts.lines(trend, "quarter", "rate", "exception", "Quarter of infusion", "Exception rate")
+    figure.update_layout(yaxis_tickformat=".0%")
+    st.plotly_chart(figure, key="exception_trend")
+
+st.subheader("The exception episodes")
+ui.table(metrics.exception_episodes(data, filters), "exception_episodes", "exception_episodes.csv")

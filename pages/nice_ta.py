@@ -1,0 +1,60 @@
+"""NICE TAs: use by TA over time, centre by TA, infusions outside their TA and why, the referral pipeline, CART12."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, metrics, ui
+
+data = ui.dataset()
+filters = ui.current_filters()
+st.title("NICE technology appraisals")
+
+st.subheader("Infusions by TA per quarter")
+by_ta = metrics.infusions_by(data, filters, "quarter", "ta_code")
+if not ui.empty_notice(by_ta, "infusions"):
+    ta_colours = dict(zip(sorted(by_ta["ta_code"].unique()), charts.PALETTE, strict=False))
+    st.plotly_chart(charts.stacked_bars(by_ta, "quarter", "infusions", "ta_code", "Quarter", "Infusions",
+                                        ta_colours), key="ta_by_quarter")
+
+st.subheader("Centre by TA")
+matrix = metrics.infusions_by(data, filters, "centre_code", "ta_code")
+if not ui.empty_notice(matrix, "infusions"):
+    st.plotly_chart(charts.heatmap(matrix, "ta_code", "centre_code", "infusions", "NICE TA", "Centre"),
+                    key="centre_by_ta")
+
+st.subheader("Infusions outside their TA")
+outside = metrics.compute(data, "ta_outside", filters=filters).rows.row(0, named=True)
+st.caption(f"{outside['numerator']} of {outside['denominator']} infusions "
+           f"({(outside['rate'] or 0):.1%}) fall outside their TA: the product differs from the TA's, the age is "
+           "outside its bounds, the TA was not recommended, or it was superseded before the infusion. Each reason "
+           "is counted; an infusion with two reasons counts under each.")
+reasons = metrics.ta_outside_by_reason(data, filters)
+left, right = st.columns([1, 2])
+left.dataframe(reasons.select("reason", "infusions"), hide_index=True, key="ta_reasons")
+with right:
+    ui.table(metrics.ta_outside(data, filters).drop("reason_id"), "ta_outside_episodes", "outside_ta.csv",
+             caption="The infusions behind them")
+
+st.subheader("Referral pipeline by panel")
+pipeline = metrics.referral_pipeline(data, filters, by="panel")
+if not ui.empty_notice(pipeline, "referrals"):
+    long = pipeline.unpivot(index="group", on=["referred", "approved", "infused"], variable_name="stage",
+                            value_name="referrals")
+    figure = charts.stacked_bars(long, "group", "referrals", "stage", "Panel", "Referrals",
+                                 {"referred": "#AEB7BD", "approved": "#41B6E6", "infused": "#005EB8"})
+    figure.update_layout(barmode="group")
+    st.plotly_chart(figure, key="pipeline")
+
+st.subheader("CART12: time from referral to clinical review")
+review = metrics.referral_to_review(data, filters, by="panel")
+st.dataframe(review, hide_index=True, key="cart12_table", column_config={
+    "group": "Panel", "reviewed": "Referrals reviewed",
+    "mean_days": st.column_config.NumberColumn("Mean (days)", format="%.1f"), "median_days": "Median (days)",
+    "p90_days": st.column_config.NumberColumn("90th centile (days)", format="%.1f")})
+trend = metrics.referral_to_review(data, filters, by="quarter").rename({"group": "quarter"})
+if trend.height:
+    long = trend.unpivot(index="quarter", on=["median_days", "p90_days"], variable_name="measure",
+                         value_name="days").with_columns(pl.col("measure").replace(
+                             {"median_days": "median", "p90_days": "90th centile"}))
+    figure = charts.lines(long, "quarter", "days", "measure", "Quarter of referral", "Days to review")
+    st.plotly_chart(figure, key="cart12_trend")

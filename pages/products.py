@@ -1,0 +1,59 @@
+"""Products: every product side by side, and one product in depth (?product=axi-cel)."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, metrics, ui
+from dashboard.metrics.profiles import TOXICITY
+
+data = ui.dataset()
+filters = ui.current_filters()
+st.title("Products")
+names = dict(data["products"].select("product_code", "brand").iter_rows())
+
+profile = metrics.by_product(data, filters.without("product"))
+if len(filters.product) != 1:
+    st.caption("Pick one product to see it in depth (this sets the Product filter, so the link can be shared).")
+    columns = st.columns(len(names))
+    for column, (code, brand) in zip(columns, sorted(names.items()), strict=True):
+        column.button(f"{code} ({brand})", key=f"open_{code}", on_click=ui.go_to, args=("pages/products.py",),
+                      kwargs={"product": [code]}, width="stretch")
+    st.subheader("Toxicity by product")
+    st.plotly_chart(charts.product_profile(profile), key="product_profile")
+    side_by_side = profile.pivot(on="product_code", index="title", values="rate")
+    ui.table(side_by_side, "products_side_by_side", "products_side_by_side.csv",
+             caption="Crude rates, every product under the other filters",
+             **{code: ui.percent(code) for code in names})
+    st.stop()
+
+product = filters.product[0]
+st.header(f"{product} ({names.get(product, '')})")
+volume = metrics.infusions_by(data, filters, "quarter", "ta_code")
+left, right = st.columns(2)
+with left:
+    st.subheader("Infusions per quarter, by TA")
+    if not ui.empty_notice(volume, "infusions"):
+        st.plotly_chart(charts.stacked_bars(volume, "quarter", "infusions", "ta_code", "Quarter", "Infusions",
+                                            dict(zip(sorted(volume["ta_code"].unique()), charts.PALETTE,
+                                                     strict=False))), key="product_volume")
+with right:
+    st.subheader("Against the other products")
+    st.plotly_chart(charts.product_profile(profile), key="product_profile")
+
+st.subheader("Centres using this product")
+metric_id = ui.metric_picker(list(TOXICITY), "icans_severe")
+within = metrics.compute(data, metric_id, by="centre", filters=filters, adjust="crude")
+st.caption(f"Crude rates among {product} patients; the target is England's {product} rate "
+           f"({(within.target or 0):.1%}). Click a centre to open its page.")
+st.plotly_chart(charts.funnel(within), key="product_funnel", on_select=ui.drill_down_to_centre("product_funnel"),
+                selection_mode="points")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("NICE TAs used")
+    st.dataframe(metrics.infusions_by(data, filters, "ta_code"), hide_index=True, key="product_tas")
+with right:
+    st.subheader("CART14: cytopenia onset and resolution")
+    recovery = metrics.cytopenia_recovery(data, filters)
+    st.dataframe(recovery.unpivot(index="group", variable_name="measure").drop("group").with_columns(
+        pl.col("value").round(2)), hide_index=True, key="product_cart14")

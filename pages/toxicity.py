@@ -1,0 +1,44 @@
+"""Toxicity: a funnel of centres on one metric (product-mix adjusted by default), its caterpillar, SPC and table."""
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, metrics, ui
+from dashboard.metrics.profiles import TOXICITY
+
+data = ui.dataset()
+filters = ui.current_filters()
+st.title("Toxicity by centre")
+metric_id = ui.metric_picker([m for m in TOXICITY if m != "itu_admission"], "icans_severe")
+adjust, overdispersion = ui.adjustment_picker(metric_id)
+table = metrics.compute(data, metric_id, by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
+
+target = "observed / expected = 1" if table.adjust == "product_mix" else f"England {table.target:.1%}" \
+    if table.target is not None else "no national rate"
+caption = f"Target: {target}. Limits: 95% and 99.8%"
+if table.dispersion:
+    caption += f", widened for overdispersion (phi {table.dispersion.phi:.2f}, tau² {table.dispersion.tau2:.4f})"
+st.caption(caption + ". Click a centre to open its page. Centres under 90% day-30 follow-up are grey and not "
+           "flagged.")
+st.plotly_chart(charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"),
+                selection_mode="points")
+unplotted = table.rows.filter(pl.col("denominator") == 0)["group"].to_list()
+if unplotted:
+    st.caption("No patients in the denominator (listed, not plotted): " + ", ".join(unplotted))
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Centres ranked")
+    st.plotly_chart(charts.caterpillar(table), key="caterpillar")
+with right:
+    st.subheader("England by quarter (SPC)")
+    chart, signals = metrics.quarterly(data, metric_id, filters)
+    if not ui.empty_notice(chart, "quarters with data"):
+        st.plotly_chart(charts.spc(chart, signals, table.metric.title), key="spc")
+        for s in signals:
+            st.markdown(f":orange[:material/warning:] **{s['rule'].replace('_', ' ')}** ({s['direction']}): "
+                        f"{s['description']}, {ui.quarter(s['from'])} to {ui.quarter(s['to'])}")
+
+st.subheader("The table behind the charts")
+ui.table(table.rows, "funnel_table", f"{metric_id}_by_centre.csv",
+         rate=ui.percent("Rate"), ci_low=ui.percent("95% CI low"), ci_high=ui.percent("95% CI high"))
