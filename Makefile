@@ -20,6 +20,7 @@ run: $(BIN)/cartgov
 ## test: install, make sure Chromium and PostgreSQL are there, run the whole suite
 test: $(BIN)/cartgov
 	scripts/ensure-chromium
+	scripts/ensure-axe
 	@CARTGOV_TEST_DATABASE_URL="$${CARTGOV_TEST_DATABASE_URL:-$$(scripts/ensure-postgres)}" \
 	  $(BIN)/python -m pytest -n 2 --dist loadfile
 

@@ -19,17 +19,17 @@ PAGES = [
 ]
 
 
-def home() -> None:
-    """The bare address opens the overview at its own path, so every page has the URL of DESIGN.md section 7."""
-    st.switch_page(PAGES[0])
-
-
-# Navigation is drawn by ui.navigation_links: the root page only forwards and is not listed.
-page = st.navigation([st.Page(home, title="Home", url_path="home", default=True), *PAGES], position="hidden")
+# The bare address forwards to /overview with its query, before any widget binds a parameter, so that every page
+# has the URL of DESIGN.md section 7. Navigation is drawn by ui.navigation_links; the root page is not listed.
+HOME = st.Page(lambda: None, title="Home", url_path="home", default=True)
+page = st.navigation([HOME, *PAGES], position="hidden")
+if page is HOME:
+    st.switch_page(PAGES[0], query_params={key: st.query_params.get_all(key) for key in st.query_params})
 
 data = ui.dataset()
 ui.synthetic_banner(data)
-ui.navigation_links(PAGES)
+navigation = st.sidebar.container()
 ui.sidebar_filters(data)
+ui.navigation_links(navigation, PAGES)
 ui.share_link(page.url_path or "overview")
 page.run()

@@ -20,7 +20,9 @@ from dashboard.metrics import catalogue
 
 VERSION_CHECK_SECONDS = 30  # how stale a page may be after an ingest; no database read on each rerun
 GLOBAL_KEYS = ("start", "end", "centre", "product", "ta", "age")
-PAGE_KEYS = ("metric", "adjust", "overdispersion")
+# The page-level parameters each page has widgets for: a share link carries only these (and the global filters).
+PAGE_STATE = {"toxicity": ("metric", "adjust", "overdispersion"), "itu": ("adjust", "overdispersion"),
+              "products": ("metric",)}
 GOTO = "_goto_page"  # set by a drill-down callback, honoured by the entrypoint on the next run
 
 
@@ -63,11 +65,15 @@ def _raw_query() -> dict[str, list[str]]:
     return {key: st.query_params.get_all(key) for key in st.query_params}
 
 
-def navigation_links(pages: list) -> None:
-    """The page list in the sidebar (st.navigation's own is hidden so that the root can forward to /overview)."""
+def navigation_links(box, pages: list) -> None:
+    """The page list (st.navigation's own is hidden so that the root can forward to /overview).
+
+    Each link carries the global filters: bound widgets take their value from the URL of the page they open.
+    """
+    query = {k: v for k, v in current_filters().as_query().items() if k in GLOBAL_KEYS}
     for page in pages:
-        st.sidebar.page_link(page)
-    st.sidebar.divider()
+        box.page_link(page, query_params=query)
+    box.divider()
 
 
 def sidebar_filters(data: Dataset) -> None:
@@ -109,8 +115,9 @@ def current_filters() -> Filters:
 
 def share_link(page_path: str) -> None:
     """The exact link to this page with these filters: a colleague who opens it sees the same view."""
-    query = current_filters().as_query()
-    if st.session_state.get("overdispersion"):
+    own = PAGE_STATE.get(page_path, ())
+    query = {k: v for k, v in current_filters().as_query().items() if k in GLOBAL_KEYS or k in own}
+    if "overdispersion" in own and st.session_state.get("overdispersion"):
         query["overdispersion"] = ["true"]
     base = (st.context.url or "").rstrip("/")
     if not base.endswith(page_path):
@@ -144,7 +151,15 @@ def follow_drill_down() -> None:
     """Called first by the entrypoint: a drill-down asked for in a callback happens here."""
     page = st.session_state.pop(GOTO, None)
     if page:
-        st.switch_page(page)
+        switch_page(page)
+
+
+def switch_page(page) -> None:
+    """st.switch_page that keeps the filters: the bound widgets put their own parameters back in the URL.
+
+    (Streamlit 1.67 refuses to clear bound query parameters, which a plain st.switch_page tries to do.)
+    """
+    st.switch_page(page, query_params={})
 
 
 def page_file(url_path: str) -> str:

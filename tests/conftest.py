@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -105,15 +106,14 @@ class Served:
     database_url: str  # the store behind it
 
 
-@pytest.fixture
-def served_app(seeded_sqlite, tmp_path):
+@contextlib.contextmanager
+def serve(database_url: str, snapshots: Path, log: Path):
     """The app as `cartgov serve` starts it, on a free port, health-checked before use."""
     port = free_port()
-    env = {**os.environ, "CARTGOV_DATABASE_URL": seeded_sqlite,
-           "CARTGOV_SNAPSHOT_DIR": os.environ["CARTGOV_SNAPSHOT_DIR"]}
+    env = {**os.environ, "CARTGOV_DATABASE_URL": database_url, "CARTGOV_SNAPSHOT_DIR": str(snapshots)}
     process = subprocess.Popen(
         [sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--address", "127.0.0.1"],
-        cwd=PROJECT_ROOT, env=env, stdout=(tmp_path / "serve.log").open("w"), stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -125,10 +125,32 @@ def served_app(seeded_sqlite, tmp_path):
             time.sleep(0.2)
     else:
         process.kill()
-        pytest.fail("the app did not answer its health check: " + (tmp_path / "serve.log").read_text())
-    yield Served(url, seeded_sqlite)
-    process.terminate()
-    process.wait(timeout=20)
+        pytest.fail("the app did not answer its health check: " + log.read_text())
+    try:
+        yield Served(url, database_url)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@pytest.fixture
+def served_app(seeded_sqlite, tmp_path):
+    """A served app of its own, for a test that changes the store."""
+    with serve(seeded_sqlite, Path(os.environ["CARTGOV_SNAPSHOT_DIR"]), tmp_path / "serve.log") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def served_sample(tmp_path_factory):
+    """One served app on the seeded sample, shared by the read-only browser tests of a module."""
+    from dashboard import store
+    from dashboard.ingest import ingest
+
+    folder = tmp_path_factory.mktemp("served")
+    url = f"sqlite:///{folder / 'store.db'}"
+    ingest(store.engine_for(url), [SAMPLE])
+    with serve(url, folder / "snapshots", folder / "serve.log") as served:
+        yield served
 
 
 @pytest.fixture

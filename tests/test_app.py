@@ -1,40 +1,74 @@
-"""The app under Streamlit's AppTest: every page runs without an exception on the seeded sample."""
+"""The app under Streamlit's AppTest: every page runs, with default filters and with a filtered URL."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, SAMPLE
 
 PAGES = sorted(p.name for p in (PROJECT_ROOT / "pages").glob("*.py"))
+# The state a filtered URL gives the bound widgets (AppTest drops query parameters on switch_page).
+FILTERED = {"product": ["axi-cel"], "age": ["adults"], "start": dt.date(2023, 1, 1), "centre": ["MID02"]}
 
 
-def run_app(monkeypatch, url: str, page: str | None = None) -> AppTest:
+def run_app(monkeypatch, url: str, page: str | None = None, query: dict | None = None,
+            state: dict | None = None) -> AppTest:
     monkeypatch.setenv("CARTGOV_DATABASE_URL", url)
     monkeypatch.chdir(PROJECT_ROOT)
     app = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
+    for key, values in (query or {}).items():
+        app.query_params[key] = values
+    for key, value in (state or {}).items():
+        app.session_state[key] = value
     if page:
         app.switch_page(str(Path("pages") / page))
     return app.run()
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_runs_on_the_sample(monkeypatch, seeded_sqlite, page):
-    app = run_app(monkeypatch, seeded_sqlite, page)
+@pytest.mark.parametrize("state", [None, FILTERED], ids=["default", "filtered"])
+def test_every_page_runs_on_the_sample(monkeypatch, seeded_sqlite, page, state):
+    app = run_app(monkeypatch, seeded_sqlite, page, state=state)
     assert not app.exception, app.exception
+    assert app.title, "every page has a title"
+    if state and page in ("products.py", "centres.py"):  # the filters reach the page: it drills into them
+        assert [h.value for h in app.header] == [{"products.py": "axi-cel (Yescarta)",
+                                                  "centres.py": "Trentside University Hospitals (MID02)"}[page]]
 
 
-def test_overview_shows_the_store_with_the_synthetic_banner(monkeypatch, seeded_sqlite):
+def _sample_counts(start: dt.date, end: dt.date) -> tuple[int, float]:
+    """Infusions in a period and their grade 3+ ICANS rate, computed straight from the sample files."""
+    infusions = pl.read_csv(SAMPLE / "infusions.csv", try_parse_dates=True).filter(
+        pl.col("infusion_date").is_between(start, end))
+    followup = pl.read_csv(SAMPLE / "followup.csv").filter(pl.col("d30_complete"))
+    outcomes = infusions.join(followup, on="episode_id")
+    return infusions.height, (outcomes["icans_max_grade"] >= 3).mean()
+
+
+def test_overview_headlines_match_the_sample_files(monkeypatch, seeded_sqlite):
     app = run_app(monkeypatch, seeded_sqlite)
     assert "Synthetic data" in app.warning[0].value
-    assert {m.label: m.value for m in app.metric} == {
-        "Centres": "23", "Products": "5", "NICE TAs": "11", "Referrals": "4,296", "Infusions": "3,000",
-        "Follow-up": "2,891",
-    }
-    assert "Extract date 2026-09-30 · data version 1" in app.caption[0].value
+    infusions, icans = _sample_counts(dt.date(2025, 10, 1), dt.date(2026, 9, 30))
+    before, _ = _sample_counts(dt.date(2024, 10, 1), dt.date(2025, 9, 30))
+    shown = {m.label: (m.value, m.delta) for m in app.metric}
+    assert shown["Infusions"] == (f"{infusions:,}", f"{infusions - before:+,}")
+    assert shown["ICANS, grade 3 or more"][0] == f"{icans:.1%}"
+    assert shown["Centres treating"][0] == "23"
+
+
+def test_a_url_with_unknown_values_runs_and_says_what_was_not_used(monkeypatch, seeded_sqlite):
+    app = run_app(monkeypatch, seeded_sqlite, query={"centre": ["ZZZ99"], "metric": ["no_such_metric"],
+                                                     "start": ["14/03/2025"]})
+    assert not app.exception
+    note = " ".join(i.value for i in app.sidebar.info)
+    assert "centre: 'ZZZ99' is not a known value" in note
+    assert "metric: 'no_such_metric' is not a known value" in note
+    assert "start: '14/03/2025' is not a date" in note
 
 
 def test_an_empty_store_says_how_to_load_data(monkeypatch, sqlite_url):
