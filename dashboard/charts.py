@@ -199,11 +199,12 @@ def interval_dots(frame: pl.DataFrame, label: str, title: str, target: float | N
     return figure
 
 
-def bars_with_line(frame: pl.DataFrame, x: str, y: str, line_at: float, line_label: str, x_title: str,
+def bars_with_line(frame: pl.DataFrame, x: str, y: str, line_at: float | None, line_label: str, x_title: str,
                    y_title: str) -> go.Figure:
-    """Counts by value with a reference line (the 120-minute or 14-day rule of the specification)."""
+    """Counts by value, with a reference line where a rule applies (the 120-minute or 14-day rule)."""
     figure = go.Figure(go.Bar(x=frame[x].to_list(), y=frame[y].to_list(), marker_color="#005EB8"))
-    figure.add_vline(x=line_at, line_dash="dash", line_color="#DA291C", annotation_text=line_label)
+    if line_at is not None:
+        figure.add_vline(x=line_at, line_dash="dash", line_color="#DA291C", annotation_text=line_label)
     figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=320, bargap=0.05, **LAYOUT)
     return figure
 
@@ -228,7 +229,8 @@ def product_profile(profile: pl.DataFrame) -> go.Figure:
             error_y={"type": "data", "symmetric": False, "array": (part["ci_high"] - part["rate"]).to_list(),
                      "arrayminus": (part["rate"] - part["ci_low"]).to_list(), "thickness": 1},
         )
-    figure.update_layout(barmode="group", yaxis_tickformat=".0%", yaxis_title="Rate", height=420, **LAYOUT)
+    figure.update_layout(barmode="group", yaxis_tickformat=".0%", yaxis_title="Rate", height=440,
+                         **{**LAYOUT, "legend": {"orientation": "h", "y": 1.12}})
     return figure
 
 

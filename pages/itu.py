@@ -40,9 +40,8 @@ for column, measure, title in ((left, "day of admission", "Day of admission afte
     with column:
         st.subheader(title)
         if not ui.empty_notice(part, "admissions"):
-            st.plotly_chart(charts.bars_with_line(part, "days", "admissions", 7 if measure != "length of stay" else 0,
-                                                  "day 7" if measure != "length of stay" else "", "Days",
-                                                  "Admissions"), key=f"itu_{measure.replace(' ', '_')}")
+            st.plotly_chart(charts.bars_with_line(part, "days", "admissions", None, "", "Days", "Admissions"),
+                            key=f"itu_{measure.replace(' ', '_')}")
 
 st.subheader("The table behind the funnel")
 ui.table(table.rows, "itu_table", "itu_admission_by_centre.csv", rate=ui.percent("Rate"))

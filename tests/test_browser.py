@@ -36,6 +36,10 @@ def test_every_page_loads_without_error_and_passes_an_accessibility_audit(served
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[role='dialog']").count() == 0  # no "page not found"
     assert page.get_by_text("Synthetic data: invented centres").is_visible()
+    # Every chart drawn before the picture is taken.
+    page.wait_for_function("document.querySelectorAll('.stPlotlyChart').length === "
+                           "document.querySelectorAll('.stPlotlyChart .js-plotly-plot .plot-container').length",
+                           timeout=30_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{path}.png", full_page=True)
     if not AXE.exists():
