@@ -28,7 +28,7 @@ def definition(metric_id: str, as_of: dt.date) -> tuple[pl.Expr, pl.Expr]:
         "cytopenia_d100_severe": (pl.col("cytopenia_grade_d100") >= 3,
                                   D100 & pl.col("cytopenia_grade_d100").is_not_null()),
         "nrm_d100": (died_not_of_progression, D100 & (pl.col("status_d100") != "lost_to_follow_up")),
-        "ta_outside": (pl.col("ta_outside"), pl.lit(True)),
+        "ta_outside": (pl.col("ta_outside"), pl.col("episode_id").is_not_null()),  # every infusion
         "travel_exception": (pl.col("nearby_stay_days") < NEARBY_STAY_MIN_DAYS,
                              pl.col("nearby_stay_days").is_not_null()),
         "carer_exception": (~pl.col("carer_24h_available"), pl.col("carer_24h_available").is_not_null()),
