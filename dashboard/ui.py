@@ -12,7 +12,7 @@ import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
-from dashboard import exports, store
+from dashboard import exports, metrics, store
 from dashboard import filters as filter_model
 from dashboard.filters import Choices, Filters
 from dashboard.loaders import Dataset, load_dataset
@@ -48,6 +48,16 @@ def dataset() -> Dataset:
         st.error("The data store is unavailable. Nothing is shown rather than something stale or wrong; "
                  "try again in a moment.", icon=":material/cloud_off:")
         st.stop()
+
+
+@st.cache_resource(max_entries=64, show_spinner="Looking for signals…")
+def _signals(url: str, version: int, filters: Filters) -> pl.DataFrame:
+    return metrics.signals(_dataset(url, version), filters)
+
+
+def signals(data: Dataset, filters: Filters) -> pl.DataFrame:
+    """The signals list for these filters, computed once per data version and filter state (every metric at once)."""
+    return _signals(store.database_url(), data.data_version, filters)
 
 
 def synthetic_banner(data: Dataset) -> None:

@@ -35,7 +35,7 @@ for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
 st.subheader("Signals")
 st.caption("Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
            "follow-up completeness under 90%, and infusions outside their NICE TA, for the filters in the sidebar.")
-found = metrics.signals(data, filters)
+found = ui.signals(data, filters)
 if found.height == 0:
     st.success("Nothing to look at under these filters.")
 icons = {"alarm": ":material/error:", "alert": ":material/warning:", "info": ":material/info:"}
