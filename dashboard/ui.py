@@ -6,14 +6,16 @@ Pages stay thin: they pick a metric, call dashboard/metrics, and draw with dashb
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
-from dashboard import exports, metrics, store
+from dashboard import access, audit, exports, metrics, store
 from dashboard import filters as filter_model
+from dashboard.access import Policy, Viewer
 from dashboard.filters import Choices, Filters
 from dashboard.loaders import Dataset, load_dataset
 from dashboard.metrics import catalogue
@@ -55,9 +57,136 @@ def _signals(url: str, version: int, filters: Filters) -> pl.DataFrame:
     return metrics.signals(_dataset(url, version), filters)
 
 
-def signals(data: Dataset, filters: Filters) -> pl.DataFrame:
-    """The signals list for these filters, computed once per data version and filter state (every metric at once)."""
-    return _signals(store.database_url(), data.data_version, filters)
+def signals(data: Dataset, filters: Filters) -> list[dict]:
+    """The signals list for these filters (computed once per data version and filter state), as this viewer may
+    see it: centres by their labels, counts and crude rates of a centre withheld from an observer."""
+    chosen = policy()
+    labels = chosen.labels
+    shown = []
+    for row in _signals(store.database_url(), data.data_version, filters).iter_rows(named=True):
+        query = dict(row["query"])
+        if "centre" in query:
+            query["centre"] = [labels.get(code, code) for code in query["centre"]]
+        centre = labels.get(row["centre"], row["centre"]) if row["centre"] else None
+        value = row["value"]
+        if chosen.suppress and centre and value and not value.startswith("observed/expected"):
+            value = None  # a crude rate of one centre could reveal a small count
+        counts = None if chosen.suppress and centre else (row["numerator"], row["denominator"])
+        detail = f"{centre}: {row['detail']}" if centre else row["detail"]
+        if row["kind"] == "outside_ta" and not (chosen.suppress and filters.centre):
+            detail = f"{row['numerator']} {detail}"
+        elif value:
+            detail += f" ({value}" + (f", {counts[0]} of {counts[1]})" if counts else ")")
+        shown.append({**row, "centre": centre, "query": query, "detail": detail})
+    return shown
+
+
+# --- Who is looking: sign-in and the access policy ---
+
+
+def deny(reason: str) -> None:
+    """The access-denied page: no data, no centre names."""
+    st.title("Access denied")
+    st.error(reason, icon=":material/lock:")
+    st.caption("Ask the dashboard's administrator to add your account to the access list.")
+    st.stop()
+
+
+def sign_in(data: Dataset) -> Viewer:
+    """The viewer of this session, from the configured identity mode; stops with access denied otherwise."""
+    conf = access.settings()
+    mode = conf["mode"]
+    if mode == "demo":
+        if not (data.synthetic or data.is_empty):
+            deny("Demo mode shows only the bundled synthetic sample, and this store holds other data. "
+                 "Set CARTGOV_AUTH_MODE to oidc or header.")
+        st.sidebar.subheader("Demo sign-in")
+        role = st.sidebar.selectbox("Role", access.ROLES, key="demo_role",
+                                    help="Demo mode only: pick the role to see the dashboard through.")
+        centre = None
+        if role == "centre":
+            centre = st.sidebar.selectbox("Your centre", sorted(data["centres"]["centre_code"]), key="demo_centre")
+        return Viewer(f"demo-{role}", role, centre)
+    try:
+        people = access.load_access_file(conf["access_file"])
+    except access.AccessConfigError as error:
+        deny(str(error))
+    if mode == "header":
+        identity = st.context.headers.get(conf["header"])
+    elif mode == "oidc":
+        if not st.user.is_logged_in:
+            st.title("CAR-T governance")
+            st.button("Sign in", on_click=st.login, icon=":material/login:")
+            st.stop()
+        identity = st.user.get("email")
+        st.sidebar.button("Sign out", on_click=st.logout, icon=":material/logout:")
+    else:
+        deny(f"CARTGOV_AUTH_MODE={mode!r} is not one of {', '.join(access.AUTH_MODES)}.")
+    viewer = access.viewer_for(identity, people)
+    if viewer is None:
+        deny("Your account is not on this dashboard's access list." if identity else "You are not signed in.")
+    if viewer.role == "centre" and not conf["secret"]:
+        deny("The dashboard is not configured for centre leads (CARTGOV_PSEUDONYM_SECRET is not set).")
+    return viewer
+
+
+def policy() -> Policy:
+    """The access policy of this session (set by the entrypoint after sign-in)."""
+    return st.session_state["_policy"]
+
+
+def set_policy(data: Dataset, viewer: Viewer) -> Policy:
+    secret = access.settings()["secret"] or access.DEFAULT_SECRET
+    chosen = Policy.for_viewer(viewer, list(data["centres"]["centre_code"]), secret)
+    st.session_state["_policy"] = chosen
+    who = "Centre lead" if viewer.role == "centre" else viewer.role.capitalize()
+    st.sidebar.caption(f"Signed in as **{viewer.identity}** · {who}")
+    return chosen
+
+
+def metric(data: Dataset, metric_id: str, by: str | None = None, filters: Filters | None = None,
+           **options) -> metrics.MetricTable:
+    """A metric table as this viewer may see it: peers pseudonymised, small numbers suppressed for observers."""
+    table = metrics.compute(data, metric_id, by=by, filters=filters, **options)
+    return replace(table, rows=view(table.rows, ("group",) if by == "centre" else (),
+                                    national=by != "centre" and not table.filters.centre))
+
+
+def view(frame: pl.DataFrame, centre_columns: tuple[str, ...] = (), counts: tuple[str, ...] = ("numerator",
+         "denominator"), national: bool = False) -> pl.DataFrame:
+    """Any aggregate table on its way to the page: centre labels for this viewer, suppression where it applies."""
+    chosen = policy()
+    frame = chosen.relabel(frame, *centre_columns) if centre_columns else frame
+    return chosen.counts(frame, counts, national=national and not centre_columns)
+
+
+def patient_rows(frame: pl.DataFrame, what: str, centre_column: str = "centre_code") -> pl.DataFrame | None:
+    """Patient-level rows this viewer may see (recorded in the audit log); None with a note when none."""
+    chosen = policy()
+    if not chosen.sees_patient_rows:
+        st.info("Patient-level rows are not shown to your role.", icon=":material/visibility_off:")
+        return None
+    rows = chosen.patient_rows(frame, centre_column)
+    if rows.height:
+        audit.record(store.engine_for(store.database_url()), chosen.viewer, "view patient rows",
+                     st.session_state.get("_page"), current_filters(), f"{what}: {rows.height} rows")
+    return rows
+
+
+@st.cache_data(ttl=VERSION_CHECK_SECONDS, show_spinner=False)
+def _audit_entries(url: str) -> pl.DataFrame:
+    return audit.entries(store.engine_for(url))
+
+
+def audit_entries() -> pl.DataFrame:
+    """The audit log for the national role (read at most every 30 seconds)."""
+    return _audit_entries(store.database_url())
+
+
+def audit_export(what: str, rows: int) -> None:
+    chosen = policy()
+    audit.record(store.engine_for(store.database_url()), chosen.viewer, "export", st.session_state.get("_page"),
+                 current_filters(), f"{what}: {rows} rows")
 
 
 def synthetic_banner(data: Dataset) -> None:
@@ -67,7 +196,8 @@ def synthetic_banner(data: Dataset) -> None:
 
 
 def choices(data: Dataset) -> Choices:
-    return Choices(frozenset(data["centres"]["centre_code"]), frozenset(data["products"]["product_code"]),
+    """Valid filter values for this viewer: a centre lead names peers by pseudonym, never by code."""
+    return Choices(frozenset(policy().labels.values()), frozenset(data["products"]["product_code"]),
                    frozenset(data["nice_ta"]["ta_code"]), frozenset(catalogue()))
 
 
@@ -80,7 +210,7 @@ def navigation_links(box, pages: list) -> None:
 
     Each link carries the global filters: bound widgets take their value from the URL of the page they open.
     """
-    query = {k: v for k, v in current_filters().as_query().items() if k in GLOBAL_KEYS}
+    query = {k: v for k, v in url_filters().items() if k in GLOBAL_KEYS}
     for page in pages:
         box.page_link(page, query_params=query)
     box.divider()
@@ -99,8 +229,8 @@ def sidebar_filters(data: Dataset) -> None:
                     format="YYYY-MM-DD")
     right.date_input("To", value=None, min_value=first, max_value=last, key="end", bind="query-params",
                      format="YYYY-MM-DD")
-    sidebar.multiselect("Centre", sorted(data["centres"]["centre_code"]), key="centre", bind="query-params",
-                        placeholder="All centres")
+    labels = sorted(policy().labels.values(), key=lambda label: (label != access.OWN_CENTRE, label))
+    sidebar.multiselect("Centre", labels, key="centre", bind="query-params", placeholder="All centres")
     sidebar.multiselect("Product", sorted(data["products"]["product_code"]), key="product", bind="query-params",
                         placeholder="All products")
     sidebar.multiselect("NICE TA", sorted(data["nice_ta"]["ta_code"], key=lambda c: int(c[2:])), key="ta",
@@ -115,18 +245,28 @@ def sidebar_filters(data: Dataset) -> None:
 def current_filters() -> Filters:
     """The filters as the widgets hold them now (the one Filters object every page passes to the metrics)."""
     state = st.session_state
+    chosen = policy()
+    centres = tuple(code for code in (chosen.code_for(label) for label in state.get("centre") or ()) if code)
     return Filters(
         start=state.get("start"), end=state.get("end"),
-        centre=tuple(state.get("centre") or ()), product=tuple(state.get("product") or ()),
+        centre=centres, product=tuple(state.get("product") or ()),
         ta=tuple(state.get("ta") or ()), age=tuple(state.get("age") or ()),
         metric=state.get("metric"), adjust=state.get("adjust"),
     )
 
 
+def url_filters() -> dict[str, list[str]]:
+    """The filters as they appear in this viewer's URL (centres by the labels the viewer uses)."""
+    query = current_filters().as_query()
+    if "centre" in query:
+        query["centre"] = list(st.session_state.get("centre") or ())
+    return query
+
+
 def share_link(page_path: str) -> None:
     """The exact link to this page with these filters: a colleague who opens it sees the same view."""
     own = PAGE_STATE.get(page_path, ())
-    query = {k: v for k, v in current_filters().as_query().items() if k in GLOBAL_KEYS or k in own}
+    query = {k: v for k, v in url_filters().items() if k in GLOBAL_KEYS or k in own}
     if "overdispersion" in own and st.session_state.get("overdispersion"):
         query["overdispersion"] = ["true"]
     base = (st.context.url or "").rstrip("/")
@@ -201,13 +341,16 @@ def adjustment_picker(metric_id: str) -> tuple[str, bool]:
     return adjust or default, overdispersion
 
 
-def table(frame: pl.DataFrame, key: str, file_name: str, caption: str | None = None, **column_config) -> None:
-    """The table behind a chart, with a CSV download of exactly what is shown."""
+def table(frame: pl.DataFrame, key: str, file_name: str, caption: str | None = None,
+          counts: tuple[str, ...] = ("numerator", "denominator"), **column_config) -> None:
+    """The table behind a chart (already through the policy), with a CSV download of exactly what is shown."""
     if caption:
         st.caption(caption)
-    st.dataframe(frame, key=key, hide_index=True, column_config=column_config or None)
-    st.download_button("Download CSV", exports.csv_bytes(frame), file_name=file_name, mime="text/csv",
-                       key=f"{key}_download", icon=":material/download:")
+    shown = policy().as_text(frame, counts)
+    st.dataframe(shown, key=key, hide_index=True, column_config=column_config or None)
+    st.download_button("Download CSV", exports.csv_bytes(shown), file_name=file_name, mime="text/csv",
+                       key=f"{key}_download", icon=":material/download:", on_click=audit_export,
+                       args=(file_name, shown.height))
 
 
 def quarter(day: dt.date) -> str:

@@ -4,24 +4,30 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, metrics, ui
+from dashboard.access import OWN_CENTRE
 
 data = ui.dataset()
 filters = ui.current_filters()
+policy = ui.policy()
 st.title("Centres")
+labels = policy.labels
 names = dict(data["centres"].select("centre_code", "centre_name").iter_rows())
 
 if len(filters.centre) != 1:
     st.caption("Pick one centre (this sets the Centre filter, so the link can be shared), or click a centre on any "
                "funnel plot.")
     columns = st.columns(6)
-    for index, (code, name) in enumerate(sorted(names.items())):
-        columns[index % 6].button(code, key=f"open_{code}", help=name, on_click=ui.go_to, args=("pages/centres.py",),
-                                  kwargs={"centre": [code]}, width="stretch")
+    ordered = sorted(labels.items(), key=lambda item: (item[1] != OWN_CENTRE, item[1]))
+    for index, (code, label) in enumerate(ordered):
+        columns[index % 6].button(label, key=f"open_{index}", on_click=ui.go_to, args=("pages/centres.py",),
+                                  kwargs={"centre": [label]}, width="stretch",
+                                  help=names[code] if label in (code, OWN_CENTRE) else None)
     st.stop()
 
 centre = filters.centre[0]
-st.header(f"{names.get(centre, centre)} ({centre})")
-profile = metrics.centre_against_england(data, centre, filters)
+label = labels[centre]
+st.header(f"{names[centre]} ({centre})" if label in (centre, OWN_CENTRE) else label)
+profile = ui.view(metrics.centre_against_england(data, centre, filters))
 flagged = profile.filter(pl.col("concern").is_not_null())
 if flagged.height:
     st.warning("Beyond a funnel limit on the worse side: " + "; ".join(
@@ -32,16 +38,17 @@ if profile.filter(pl.col("flag") == metrics.rates.INSUFFICIENT_FOLLOW_UP).height
 
 st.subheader("Every metric against England")
 st.plotly_chart(charts.centre_profile(profile), key="centre_profile")
-ui.table(profile, "centre_profile_table", f"{centre}_profile.csv", rate=ui.percent("Rate"),
+ui.table(profile, "centre_profile_table", f"{label.replace(' ', '_')}_profile.csv", rate=ui.percent("Rate"),
          ci_low=ui.percent("95% CI low"), ci_high=ui.percent("95% CI high"), england_rate=ui.percent("England"))
 
 left, right = st.columns(2)
 with left:
     st.subheader("Product mix")
-    mix = metrics.infusions_by(data, filters, "quarter", "product_code")
+    mix = ui.view(metrics.infusions_by(data, filters, "quarter", "product_code"), counts=("infusions",))
     if not ui.empty_notice(mix, "infusions"):
         st.plotly_chart(charts.stacked_bars(mix, "quarter", "infusions", "product_code", "Quarter", "Infusions"),
                         key="centre_products")
 with right:
     st.subheader("NICE TA mix")
-    st.dataframe(metrics.infusions_by(data, filters, "ta_code"), hide_index=True, key="centre_tas")
+    tas = ui.view(metrics.infusions_by(data, filters, "ta_code"), counts=("infusions",))
+    st.dataframe(policy.as_text(tas, ("infusions",)), hide_index=True, key="centre_tas")

@@ -14,16 +14,19 @@ threshold = metrics.COMPLETENESS_THRESHOLD
 st.caption(f"Extract date {extract} · data version {data.data_version} · day-30 follow-up is due 30 days after "
            f"infusion; centres under {threshold:.0%} are shown but not flagged on outcomes.")
 
-by_centre = metrics.data_quality_by_centre(data, dt.date.today())
+policy = ui.policy()
+COUNTS = ("d30_due", "d30_received", "d100_due", "d100_received", "rows_quarantined")
+by_centre = ui.view(metrics.data_quality_by_centre(data, dt.date.today()), ("centre_code",), counts=COUNTS)
 reasons = metrics.quarantine_reasons(data.quarantine)
 below = by_centre.filter("below_threshold")
 left, middle, right = st.columns(3)
 left.metric("Centres under the day-30 threshold", below.height)
-middle.metric("Rows held in quarantine", reasons["quarantine_id"].n_unique())
+middle.metric("Rows held in quarantine", reasons["quarantine_id"].n_unique())  # a national total: exact
 right.metric("Files ingested or refused", data.batches.height)
 if below.height:
     st.warning("Day-30 follow-up under the threshold: " + ", ".join(
-        f"{r['centre_name']} ({r['centre_code']}) {r['d30_rate']:.0%}" for r in below.iter_rows(named=True)))
+        f"{r['centre_name'] or r['centre_code']} ({r['centre_code']}) {r['d30_rate']:.0%}"
+        for r in below.iter_rows(named=True)))
 
 st.subheader("Follow-up completeness by centre")
 st.plotly_chart(charts.followup_completeness(by_centre, threshold), key="completeness_chart")
@@ -33,7 +36,7 @@ table = by_centre.sort("below_threshold", "d30_rate", descending=[True, False], 
     "d100_rate", "d100_received", "d100_due", "below_threshold",
 )
 st.dataframe(
-    table.to_pandas().style.apply(
+    policy.as_text(table, COUNTS).to_pandas().style.apply(
         lambda row: ["background-color: #FDECEA" if row["below_threshold"] else ""] * len(row), axis=1
     ),
     key="completeness_table", hide_index=True,
@@ -49,8 +52,11 @@ st.dataframe(
 )
 
 st.subheader("Rows held in quarantine")
+reasons = ui.patient_rows(reasons, "quarantined rows")
+if reasons is None:
+    st.stop()
 if reasons.height == 0:
-    st.success("No rows are held in quarantine.")
+    st.success("No rows are held in quarantine that you may see.")
     st.stop()
 pick_centre, pick_table, pick_rule = st.columns(3)
 centres = pick_centre.multiselect("Centre", sorted(reasons["centre_code"].drop_nulls().unique()), key="q_centre")
@@ -68,4 +74,10 @@ st.dataframe(shown.drop("resolution").with_columns(pl.col("centre_code").fill_nu
     "quarantined_at": st.column_config.DatetimeColumn("Quarantined", format="YYYY-MM-DD HH:mm"),
 })
 st.download_button("Download these rows (CSV)", exports.csv_bytes(shown), file_name="quarantine.csv",
-                   mime="text/csv", key="quarantine_download", icon=":material/download:")
+                   mime="text/csv", key="quarantine_download", icon=":material/download:",
+                   on_click=ui.audit_export, args=("quarantine.csv", shown.height))
+
+if policy.viewer.role == "national":
+    st.subheader("Audit log")
+    st.caption("Every view of patient-level rows and every export: who, when, role, page, filters, what.")
+    ui.table(ui.audit_entries(), "audit_table", "audit_log.csv", counts=())

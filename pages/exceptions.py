@@ -15,7 +15,7 @@ REASON_COLOURS = dict(zip(["accommodation_declined", "clinical_decision", "patie
                            "extended_inpatient_stay", "alternative_carer_arranged", "patient_declined"],
                           charts.PALETTE, strict=False))
 for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "carer")):
-    table = metrics.compute(data, metric_id, by="centre", filters=filters)
+    table = ui.metric(data, metric_id, by="centre", filters=filters)
     st.subheader(table.metric.title)
     st.caption(f"{table.metric.definition} England: {(table.target or 0):.1%}.")
     left, right = st.columns(2)
@@ -23,7 +23,7 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
         st.plotly_chart(charts.interval_dots(table.rows, "group", table.metric.title, table.target),
                         key=f"{kind}_rates")
     with right:
-        reasons = metrics.exception_reasons(data, kind, filters)
+        reasons = ui.view(metrics.exception_reasons(data, kind, filters), ("group",), counts=("exceptions",))
         if not ui.empty_notice(reasons, f"{kind} exceptions"):
             st.plotly_chart(charts.stacked_bars(reasons, "group", "exceptions", "reason", "Centre", "Exceptions",
                                                 REASON_COLOURS), key=f"{kind}_reasons")
@@ -31,20 +31,22 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
 left, right = st.columns(2)
 with left:
     st.subheader("Home travel time")
-    travel = metrics.value_counts(data, "home_travel_minutes", filters, bin_width=10)
+    travel = ui.view(metrics.value_counts(data, "home_travel_minutes", filters, bin_width=10), counts=("infusions",),
+                     national=not filters.centre)
     if not ui.empty_notice(travel, "travel times"):
         st.plotly_chart(charts.bars_with_line(travel, "value", "infusions", 120, "2 hours", "Minutes from home",
                                               "Infusions"), key="travel_minutes")
 with right:
     st.subheader("Days within 2 hours after discharge")
-    stay = metrics.value_counts(data, "nearby_stay_days", filters)
+    stay = ui.view(metrics.value_counts(data, "nearby_stay_days", filters), counts=("infusions",),
+                   national=not filters.centre)
     if not ui.empty_notice(stay, "nearby stays"):
         st.plotly_chart(charts.bars_with_line(stay, "value", "infusions", 13.5, "14 days", "Days", "Infusions"),
                         key="nearby_days")
 
 st.subheader("Trend")
 trend = pl.concat([
-    metrics.compute(data, metric_id, by="quarter", filters=filters).rows.select(
+    ui.metric(data, metric_id, by="quarter", filters=filters).rows.select(
         pl.col("group").alias("quarter"), pl.lit(title).alias("exception"), "rate")
     for metric_id, title in (("travel_exception", "travel"), ("carer_exception", "carer"))
 ])
@@ -54,4 +56,6 @@ if not ui.empty_notice(trend, "quarters"):
     st.plotly_chart(figure, key="exception_trend")
 
 st.subheader("The exception episodes")
-ui.table(metrics.exception_episodes(data, filters), "exception_episodes", "exception_episodes.csv")
+episodes = ui.patient_rows(metrics.exception_episodes(data, filters), "exception episodes")
+if episodes is not None:
+    ui.table(episodes, "exception_episodes", "exception_episodes.csv")

@@ -8,8 +8,7 @@ data = ui.dataset()
 filters = ui.current_filters()
 st.title("Critical care (ITU) escalation")
 adjust, overdispersion = ui.adjustment_picker("itu_admission")
-table = metrics.compute(data, "itu_admission", by="centre", filters=filters, adjust=adjust,
-                        overdispersion=overdispersion)
+table = ui.metric(data, "itu_admission", by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
 st.caption(f"{table.metric.definition} Click a centre to open its page.")
 st.plotly_chart(charts.funnel(table), key="itu_funnel", on_select=ui.drill_down_to_centre("itu_funnel"),
                 selection_mode="points")
@@ -17,7 +16,7 @@ st.plotly_chart(charts.funnel(table), key="itu_funnel", on_select=ui.drill_down_
 left, right = st.columns(2)
 with left:
     st.subheader("Reasons for admission")
-    reasons = metrics.itu_reasons(data, filters)
+    reasons = ui.view(metrics.itu_reasons(data, filters), ("group",), counts=("admissions",))
     if not ui.empty_notice(reasons, "ITU admissions"):
         colours = {"CRS": "#005EB8", "ICANS": "#7C2855", "infection": "#ED8B00", "other": "#768692"}
         st.plotly_chart(charts.stacked_bars(reasons, "group", "admissions", "reason", "Centre", "Admissions",
@@ -26,13 +25,13 @@ with right:
     st.subheader("ITU after ICANS grade 2 or more")
     st.caption("The specification asks that patients with ICANS grade 2 or more are discussed with critical care "
                "and have immediate access to it.")
-    after = metrics.itu_after_icans2(data, filters)
-    england = metrics.itu_after_icans2(data, filters.without("centre"), by=None)
+    after = ui.view(metrics.itu_after_icans2(data, filters), ("group",))
+    england = metrics.itu_after_icans2(data, filters.without("centre"), by=None)  # national: exact
     if not ui.empty_notice(after, "patients with ICANS grade 2 or more"):
         st.plotly_chart(charts.interval_dots(after, "group", "Admitted to ITU", england["rate"][0]),
                         key="itu_after_icans")
 
-timing = metrics.itu_timing(data, filters)
+timing = ui.view(metrics.itu_timing(data, filters), counts=("admissions",), national=not filters.centre)
 left, right = st.columns(2)
 for column, measure, title in ((left, "day of admission", "Day of admission after infusion"),
                                (right, "length of stay", "Length of stay (days)")):

@@ -10,33 +10,39 @@ filters = ui.current_filters()
 st.title("NICE technology appraisals")
 
 st.subheader("Infusions by TA per quarter")
-by_ta = metrics.infusions_by(data, filters, "quarter", "ta_code")
+by_ta = ui.view(metrics.infusions_by(data, filters, "quarter", "ta_code"), counts=("infusions",),
+                national=not filters.centre)
 if not ui.empty_notice(by_ta, "infusions"):
     ta_colours = dict(zip(sorted(by_ta["ta_code"].unique()), charts.PALETTE, strict=False))
     st.plotly_chart(charts.stacked_bars(by_ta, "quarter", "infusions", "ta_code", "Quarter", "Infusions",
                                         ta_colours), key="ta_by_quarter")
 
 st.subheader("Centre by TA")
-matrix = metrics.infusions_by(data, filters, "centre_code", "ta_code")
+matrix = ui.view(metrics.infusions_by(data, filters, "centre_code", "ta_code"), ("centre_code",),
+                 counts=("infusions",))
 if not ui.empty_notice(matrix, "infusions"):
     st.plotly_chart(charts.heatmap(matrix, "ta_code", "centre_code", "infusions", "NICE TA", "Centre"),
                     key="centre_by_ta")
 
 st.subheader("Infusions outside their TA")
-outside = metrics.compute(data, "ta_outside", filters=filters).rows.row(0, named=True)
-st.caption(f"{outside['numerator']} of {outside['denominator']} infusions "
+outside = ui.metric(data, "ta_outside", filters=filters).rows.row(0, named=True)
+st.caption(f"{outside['numerator'] if outside['numerator'] is not None else '*'} of "
+           f"{outside['denominator'] if outside['denominator'] is not None else '*'} infusions "
            f"({(outside['rate'] or 0):.1%}) fall outside their TA: the product differs from the TA's, the age is "
            "outside its bounds, the TA was not recommended, or it was superseded before the infusion. Each reason "
            "is counted; an infusion with two reasons counts under each.")
-reasons = metrics.ta_outside_by_reason(data, filters)
+reasons = ui.view(metrics.ta_outside_by_reason(data, filters), counts=("infusions",), national=not filters.centre)
 left, right = st.columns([1, 2])
-left.dataframe(reasons.select("reason", "infusions"), hide_index=True, key="ta_reasons")
+left.dataframe(ui.policy().as_text(reasons.select("reason", "infusions"), ("infusions",)), hide_index=True,
+               key="ta_reasons")
 with right:
-    ui.table(metrics.ta_outside(data, filters).drop("reason_id"), "ta_outside_episodes", "outside_ta.csv",
-             caption="The infusions behind them")
+    episodes = ui.patient_rows(metrics.ta_outside(data, filters).drop("reason_id"), "outside-TA infusions")
+    if episodes is not None:
+        ui.table(episodes, "ta_outside_episodes", "outside_ta.csv", caption="The infusions behind them")
 
 st.subheader("Referral pipeline by panel")
-pipeline = metrics.referral_pipeline(data, filters, by="panel")
+pipeline = ui.view(metrics.referral_pipeline(data, filters, by="panel"), counts=("referred", "approved", "infused"),
+                   national=not filters.centre)
 if not ui.empty_notice(pipeline, "referrals"):
     long = pipeline.unpivot(index="group", on=["referred", "approved", "infused"], variable_name="stage",
                             value_name="referrals")
@@ -46,7 +52,8 @@ if not ui.empty_notice(pipeline, "referrals"):
     st.plotly_chart(figure, key="pipeline")
 
 st.subheader("CART12: time from referral to clinical review")
-review = metrics.referral_to_review(data, filters, by="panel")
+review = ui.view(metrics.referral_to_review(data, filters, by="panel"), counts=("reviewed",),
+                 national=not filters.centre)
 st.dataframe(review, hide_index=True, key="cart12_table", column_config={
     "group": "Panel", "reviewed": "Referrals reviewed",
     "mean_days": st.column_config.NumberColumn("Mean (days)", format="%.1f"), "median_days": "Median (days)",

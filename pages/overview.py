@@ -12,7 +12,7 @@ if data.is_empty:
     st.info("The store is empty. Load a submission with `cartgov ingest PATH` or the sample with `cartgov seed`.")
     st.stop()
 
-heads = metrics.headlines(data, filters)
+heads = ui.view(metrics.headlines(data, filters), counts=("numerator", "denominator"), national=not filters.centre)
 period = heads.row(0, named=True)
 st.caption(f"Infusions from {period['start']} to {period['end']}, against the period of the same length before "
            f"· extract date {data.extract_date} · data version {data.data_version}")
@@ -36,16 +36,18 @@ st.subheader("Signals")
 st.caption("Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
            "follow-up completeness under 90%, and infusions outside their NICE TA, for the filters in the sidebar.")
 found = ui.signals(data, filters)
-if found.height == 0:
+if not found:
     st.success("Nothing to look at under these filters.")
 icons = {"alarm": ":material/error:", "alert": ":material/warning:", "info": ":material/info:"}
-for row in found.iter_rows(named=True):
+for row in found:
     st.page_link(ui.page_file(row["page"]), label=f"{row['severity'].upper()}: {row['detail']}",
                  icon=icons[row["severity"]], query_params=row["query"])
 
 st.subheader("Infusions per quarter, by product")
-volume = metrics.infusions_by(data, filters, "quarter", "product_code")
+volume = ui.view(metrics.infusions_by(data, filters, "quarter", "product_code"), counts=("infusions",),
+                 national=not filters.centre)
 if not ui.empty_notice(volume, "infusions"):
     st.plotly_chart(charts.stacked_bars(volume, "quarter", "infusions", "product_code", "Quarter of infusion",
                                         "Infusions"), key="volume_chart")
-    ui.table(volume.with_columns(pl.col("quarter").cast(pl.Utf8)), "volume_table", "infusions_by_quarter.csv")
+    ui.table(volume.with_columns(pl.col("quarter").cast(pl.Utf8)), "volume_table", "infusions_by_quarter.csv",
+             counts=("infusions",))

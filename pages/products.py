@@ -11,7 +11,7 @@ filters = ui.current_filters()
 st.title("Products")
 names = dict(data["products"].select("product_code", "brand").iter_rows())
 
-profile = metrics.by_product(data, filters.without("product"))
+profile = ui.view(metrics.by_product(data, filters.without("product")), national=not filters.centre)
 if len(filters.product) != 1:
     st.caption("Pick one product to see it in depth (this sets the Product filter, so the link can be shared).")
     columns = st.columns(len(names))
@@ -28,7 +28,8 @@ if len(filters.product) != 1:
 
 product = filters.product[0]
 st.header(f"{product} ({names.get(product, '')})")
-volume = metrics.infusions_by(data, filters, "quarter", "ta_code")
+volume = ui.view(metrics.infusions_by(data, filters, "quarter", "ta_code"), counts=("infusions",),
+                 national=not filters.centre)
 left, right = st.columns(2)
 with left:
     st.subheader("Infusions per quarter, by TA")
@@ -42,7 +43,7 @@ with right:
 
 st.subheader("Centres using this product")
 metric_id = ui.metric_picker(list(TOXICITY), "icans_severe")
-within = metrics.compute(data, metric_id, by="centre", filters=filters, adjust="crude")
+within = ui.metric(data, metric_id, by="centre", filters=filters, adjust="crude")
 st.caption(f"Crude rates among {product} patients; the target is England's {product} rate "
            f"({(within.target or 0):.1%}). Click a centre to open its page.")
 st.plotly_chart(charts.funnel(within), key="product_funnel", on_select=ui.drill_down_to_centre("product_funnel"),
@@ -51,9 +52,12 @@ st.plotly_chart(charts.funnel(within), key="product_funnel", on_select=ui.drill_
 left, right = st.columns(2)
 with left:
     st.subheader("NICE TAs used")
-    st.dataframe(metrics.infusions_by(data, filters, "ta_code"), hide_index=True, key="product_tas")
+    tas = ui.view(metrics.infusions_by(data, filters, "ta_code"), counts=("infusions",), national=not filters.centre)
+    st.dataframe(ui.policy().as_text(tas, ("infusions",)), hide_index=True, key="product_tas")
 with right:
     st.subheader("CART14: cytopenia onset and resolution")
     recovery = metrics.cytopenia_recovery(data, filters)
+    if ui.policy().suppress and filters.centre:
+        recovery = recovery.select("group", "median_onset_day", "median_days_to_resolution", "share_unresolved_d100")
     st.dataframe(recovery.unpivot(index="group", variable_name="measure").drop("group").with_columns(
         pl.col("value").round(2)), hide_index=True, key="product_cart14")

@@ -11,7 +11,7 @@ filters = ui.current_filters()
 st.title("Toxicity by centre")
 metric_id = ui.metric_picker([m for m in TOXICITY if m != "itu_admission"], "icans_severe")
 adjust, overdispersion = ui.adjustment_picker(metric_id)
-table = metrics.compute(data, metric_id, by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
+table = ui.metric(data, metric_id, by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
 
 target = "observed / expected = 1" if table.adjust == "product_mix" else f"England {table.target:.1%}" \
     if table.target is not None else "no national rate"
@@ -22,7 +22,7 @@ st.caption(caption + ". Click a centre to open its page. Centres under 90% day-3
            "flagged.")
 st.plotly_chart(charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"),
                 selection_mode="points")
-unplotted = table.rows.filter(pl.col("denominator") == 0)["group"].to_list()
+unplotted = table.rows.filter(pl.col("denominator") == 0)["group"].to_list()  # observers: null when suppressed
 if unplotted:
     st.caption("No patients in the denominator (listed, not plotted): " + ", ".join(unplotted))
 

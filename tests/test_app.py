@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import PROJECT_ROOT, SAMPLE
@@ -20,14 +21,18 @@ def run_app(monkeypatch, url: str, page: str | None = None, query: dict | None =
             state: dict | None = None) -> AppTest:
     monkeypatch.setenv("CARTGOV_DATABASE_URL", url)
     monkeypatch.chdir(PROJECT_ROOT)
+    # As `cartgov serve` does (dashboard/server.py): pages/ holds st.navigation pages, not a v1 multipage app.
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", False)
     app = AppTest.from_file(str(PROJECT_ROOT / "streamlit_app.py"), default_timeout=60)
     for key, values in (query or {}).items():
         app.query_params[key] = values
     for key, value in (state or {}).items():
         app.session_state[key] = value
+    app.run()
     if page:
-        app.switch_page(str(Path("pages") / page))
-    return app.run()
+        # After a first run AppTest knows the st.navigation pages, and a switch runs through the entrypoint.
+        app.switch_page(str(Path("pages") / page)).run()
+    return app
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -17,7 +17,8 @@ PAGE_OF = {"itu_admission": "itu", "ta_outside": "nice-ta", "travel_exception": 
            "followup_d100_complete": "data-quality"}
 SEVERITY_ORDER = {"alarm": 0, "alert": 1, "info": 2}
 SIGNAL_SCHEMA = {"severity": pl.Utf8, "kind": pl.Utf8, "metric": pl.Utf8, "centre": pl.Utf8, "detail": pl.Utf8,
-                 "page": pl.Utf8, "query": pl.Object}
+                 "value": pl.Utf8, "numerator": pl.Int64, "denominator": pl.Int64, "page": pl.Utf8,
+                 "query": pl.Object}
 
 
 def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | None = None) -> pl.DataFrame:
@@ -36,9 +37,8 @@ def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | N
                          else f"{row['rate']:.1%} against {table.target:.1%}")
                 found.append({
                     "severity": severity, "kind": "funnel", "metric": metric.id, "centre": row["group"],
-                    "detail": f"{metric.title}: {row['group']} beyond the "
-                              f"{'99.8' if severity == 'alarm' else '95'}% limit ({value}, "
-                              f"{row['numerator']} of {row['denominator']})",
+                    "detail": f"{metric.title}: beyond the {'99.8' if severity == 'alarm' else '95'}% limit",
+                    "value": value, "numerator": row["numerator"], "denominator": row["denominator"],
                     "page": "centres", "query": {**base_query, "centre": [row["group"]], "metric": [metric.id]},
                 })
         if metric.is_outcome:
@@ -49,21 +49,22 @@ def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | N
                     "severity": "alert" if worse else "info", "kind": "spc", "metric": metric.id, "centre": None,
                     "detail": f"{metric.title}: {s['description']} ({s['direction']}), "
                               f"{_quarter(s['from'])} to {_quarter(s['to'])}",
+                    "value": None, "numerator": None, "denominator": None,
                     "page": PAGE_OF.get(metric.id, "toxicity"), "query": {**base_query, "metric": [metric.id]},
                 })
     completeness = rates.compute(dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of)
     for row in completeness.rows.filter(pl.col("rate") < rates.COMPLETENESS_THRESHOLD).iter_rows(named=True):
         found.append({
             "severity": "alert", "kind": "completeness", "metric": "followup_d30_complete", "centre": row["group"],
-            "detail": f"{row['group']}: day-30 follow-up {row['rate']:.0%} complete ({row['numerator']} of "
-                      f"{row['denominator']} due), under {rates.COMPLETENESS_THRESHOLD:.0%}: outcomes not flagged",
+            "detail": f"day-30 follow-up under {rates.COMPLETENESS_THRESHOLD:.0%} complete: outcomes not flagged",
+            "value": f"{row['rate']:.0%}", "numerator": row["numerator"], "denominator": row["denominator"],
             "page": "data-quality", "query": base_query,
         })
     for row in pathway.ta_outside_by_reason(dataset, filters).filter(pl.col("infusions") > 0).iter_rows(named=True):
         found.append({
             "severity": "alert", "kind": "outside_ta", "metric": "ta_outside", "centre": None,
-            "detail": f"{row['infusions']} infusion(s) outside their TA: {row['reason']}",
-            "page": "nice-ta", "query": base_query,
+            "detail": f"infusions outside their TA: {row['reason']}", "value": None, "numerator": row["infusions"],
+            "denominator": None, "page": "nice-ta", "query": base_query,
         })
     frame = pl.DataFrame(found, schema=SIGNAL_SCHEMA) if found else pl.DataFrame(schema=SIGNAL_SCHEMA)
     return frame.sort(pl.col("severity").replace_strict(SEVERITY_ORDER, return_dtype=pl.Int8), "kind", "metric",
