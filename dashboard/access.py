@@ -156,3 +156,28 @@ class Policy:
         if self.viewer.role == "observer":
             return frame.clear()
         return self.relabel(frame.filter(pl.col(centre_column) == self.viewer.centre), centre_column)
+
+    def signals(self, found: pl.DataFrame, centre_filtered: bool) -> list[dict]:
+        """Signals as this viewer may see them: centres by their labels, and no count or crude rate of a single
+        centre for a suppressed view (a standardised ratio needs no suppression)."""
+        labels = self.labels
+        shown = []
+        for row in found.iter_rows(named=True):
+            query = dict(row["query"])
+            if "centre" in query:
+                query["centre"] = [labels.get(code, code) for code in query["centre"]]
+            centre = labels.get(row["centre"], row["centre"]) if row["centre"] else None
+            value = row["value"]
+            withheld = self.suppress and (centre or centre_filtered)
+            if withheld and value and not value.startswith("observed/expected"):
+                value = None
+            detail = f"{centre}: {row['detail']}" if centre else row["detail"]
+            if row["kind"] == "outside_ta":
+                count = row["numerator"]
+                shown_count = _rounded(pl.lit(count)).pipe(lambda e: pl.select(e).item()) if self.suppress else count
+                detail = f"{shown_count if shown_count is not None else SUPPRESSED} {detail}"
+            elif value:
+                counts = "" if withheld else f", {row['numerator']} of {row['denominator']}"
+                detail += f" ({value}{counts})"
+            shown.append({**row, "centre": centre, "query": query, "detail": detail})
+        return shown

@@ -283,3 +283,38 @@ def metrics(metric_id, list_catalogue, by, start, end, centre, product, ta, age,
         from dashboard.metrics.rates import ROW_COLUMNS
 
         click.echo(table.rows.select(*ROW_COLUMNS, "low_numbers").write_csv(float_precision=6), nl=False)
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="FILE.html or FILE.pdf")
+@filter_options
+@click.option("--role", type=click.Choice(["national", "centre", "observer"]), default="national", show_default=True)
+@click.option("--lead-centre", "lead_centre", help="With --role centre: the lead's own centre code.")
+@command
+def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre, database_url) -> None:
+    """The governance pack for a filtered view: self-contained HTML (or PDF), small numbers suppressed."""
+    import datetime as dt
+    import os
+
+    from dashboard import access, audit
+    from dashboard import report as pack
+    from dashboard.loaders import load_dataset
+
+    if role == "centre" and not lead_centre and len(centre) == 1:
+        lead_centre, centre = centre[0], ()  # `--role centre --centre CODE` names the lead's own centre
+    if role == "centre" and not lead_centre:
+        _fail("--role centre needs the lead's centre: --centre CODE")
+    engine = store.engine_for(database_url)
+    dataset = load_dataset(engine)
+    viewer = access.Viewer(f"cli:{os.environ.get('USER', 'unknown')}", role, lead_centre)
+    secret = access.settings()["secret"] or (access.DEFAULT_SECRET if dataset.synthetic else None)
+    if role == "centre" and not secret:
+        _fail("CARTGOV_PSEUDONYM_SECRET is not set: a centre lead's pack cannot name peers safely")
+    policy = access.Policy.for_viewer(viewer, list(dataset["centres"]["centre_code"]), secret or "", True)
+    chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)
+    try:
+        written = pack.write(pack.build(dataset, chosen, policy, dt.datetime.now(dt.UTC)), out)
+    except RuntimeError as error:
+        _fail(str(error))
+    audit.record(engine, viewer, "export", "report", chosen, f"governance pack {written.name}")
+    click.echo(f"wrote {written} ({written.stat().st_size // 1024} KiB, {pack.MARKING})")

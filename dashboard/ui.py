@@ -59,26 +59,8 @@ def _signals(url: str, version: int, filters: Filters) -> pl.DataFrame:
 
 def signals(data: Dataset, filters: Filters) -> list[dict]:
     """The signals list for these filters (computed once per data version and filter state), as this viewer may
-    see it: centres by their labels, counts and crude rates of a centre withheld from an observer."""
-    chosen = policy()
-    labels = chosen.labels
-    shown = []
-    for row in _signals(store.database_url(), data.data_version, filters).iter_rows(named=True):
-        query = dict(row["query"])
-        if "centre" in query:
-            query["centre"] = [labels.get(code, code) for code in query["centre"]]
-        centre = labels.get(row["centre"], row["centre"]) if row["centre"] else None
-        value = row["value"]
-        if chosen.suppress and centre and value and not value.startswith("observed/expected"):
-            value = None  # a crude rate of one centre could reveal a small count
-        counts = None if chosen.suppress and centre else (row["numerator"], row["denominator"])
-        detail = f"{centre}: {row['detail']}" if centre else row["detail"]
-        if row["kind"] == "outside_ta" and not (chosen.suppress and filters.centre):
-            detail = f"{row['numerator']} {detail}"
-        elif value:
-            detail += f" ({value}" + (f", {counts[0]} of {counts[1]})" if counts else ")")
-        shown.append({**row, "centre": centre, "query": query, "detail": detail})
-    return shown
+    see it."""
+    return policy().signals(_signals(store.database_url(), data.data_version, filters), bool(filters.centre))
 
 
 # --- Who is looking: sign-in and the access policy ---
@@ -149,12 +131,13 @@ def metric(data: Dataset, metric_id: str, by: str | None = None, filters: Filter
     """A metric table as this viewer may see it: peers pseudonymised, small numbers suppressed for observers."""
     table = metrics.compute(data, metric_id, by=by, filters=filters, **options)
     return replace(table, rows=view(table.rows, ("group",) if by == "centre" else (),
-                                    national=by != "centre" and not table.filters.centre))
+                                    national=by is None and not table.filters.centre))
 
 
 def view(frame: pl.DataFrame, centre_columns: tuple[str, ...] = (), counts: tuple[str, ...] = ("numerator",
          "denominator"), national: bool = False) -> pl.DataFrame:
-    """Any aggregate table on its way to the page: centre labels for this viewer, suppression where it applies."""
+    """Any aggregate table on its way to the page: centre labels for this viewer, small numbers suppressed for an
+    observer. Only England's headline totals are `national` (exact); every breakdown is suppressed."""
     chosen = policy()
     frame = chosen.relabel(frame, *centre_columns) if centre_columns else frame
     return chosen.counts(frame, counts, national=national and not centre_columns)
@@ -187,6 +170,19 @@ def audit_export(what: str, rows: int) -> None:
     chosen = policy()
     audit.record(store.engine_for(store.database_url()), chosen.viewer, "export", st.session_state.get("_page"),
                  current_filters(), f"{what}: {rows} rows")
+
+
+def pack_download(data: Dataset, filters: Filters) -> None:
+    """The governance pack of this view (small numbers suppressed), built only when it is asked for."""
+    from dashboard import report
+
+    chosen = policy()
+    st.download_button(
+        "Download the governance pack (HTML)", lambda: report.build(data, filters, chosen),
+        file_name=f"cart-governance-pack-{data.extract_date}.html", mime="text/html", key="pack_download",
+        icon=":material/summarize:", on_click=audit_export, args=("governance pack", 1),
+        help=f"One offline HTML file for a meeting, marked {report.MARKING}; counts of 1-7 shown as *.",
+    )
 
 
 def synthetic_banner(data: Dataset) -> None:

@@ -51,31 +51,36 @@ st.dataframe(
     },
 )
 
+def held_rows(reasons: pl.DataFrame) -> None:
+    """The quarantined rows this viewer may see, filterable and downloadable."""
+    reasons = ui.patient_rows(reasons, "quarantined rows")
+    if reasons is None:
+        return
+    if reasons.height == 0:
+        st.success("No rows are held in quarantine that you may see.")
+        return
+    pick_centre, pick_table, pick_rule = st.columns(3)
+    centres = pick_centre.multiselect("Centre", sorted(reasons["centre_code"].drop_nulls().unique()), key="q_centre")
+    tables = pick_table.multiselect("Table", sorted(reasons["table"].unique()), key="q_table")
+    rules = pick_rule.multiselect("Rule", sorted(reasons["rule"].unique()), key="q_rule")
+    shown = reasons.filter(
+        (pl.col("centre_code").is_in(centres) if centres else pl.lit(True))
+        & (pl.col("table").is_in(tables) if tables else pl.lit(True))
+        & (pl.col("rule").is_in(rules) if rules else pl.lit(True))
+    )
+    st.dataframe(shown.drop("resolution").with_columns(pl.col("centre_code").fill_null("(unknown)")),
+                 key="quarantine_table", hide_index=True, column_config={
+        "quarantine_id": "Id", "centre_code": "Centre", "table": "Table", "path": "File", "row_number": "Row",
+        "record_key": "Key", "column": "Column", "rule": "Rule broken", "value": "Value sent",
+        "quarantined_at": st.column_config.DatetimeColumn("Quarantined", format="YYYY-MM-DD HH:mm"),
+    })
+    st.download_button("Download these rows (CSV)", exports.csv_bytes(shown), file_name="quarantine.csv",
+                       mime="text/csv", key="quarantine_download", icon=":material/download:",
+                       on_click=ui.audit_export, args=("quarantine.csv", shown.height))
+
+
 st.subheader("Rows held in quarantine")
-reasons = ui.patient_rows(reasons, "quarantined rows")
-if reasons is None:
-    st.stop()
-if reasons.height == 0:
-    st.success("No rows are held in quarantine that you may see.")
-    st.stop()
-pick_centre, pick_table, pick_rule = st.columns(3)
-centres = pick_centre.multiselect("Centre", sorted(reasons["centre_code"].drop_nulls().unique()), key="q_centre")
-tables = pick_table.multiselect("Table", sorted(reasons["table"].unique()), key="q_table")
-rules = pick_rule.multiselect("Rule", sorted(reasons["rule"].unique()), key="q_rule")
-shown = reasons.filter(
-    (pl.col("centre_code").is_in(centres) if centres else pl.lit(True))
-    & (pl.col("table").is_in(tables) if tables else pl.lit(True))
-    & (pl.col("rule").is_in(rules) if rules else pl.lit(True))
-)
-st.dataframe(shown.drop("resolution").with_columns(pl.col("centre_code").fill_null("(unknown)")),
-             key="quarantine_table", hide_index=True, column_config={
-    "quarantine_id": "Id", "centre_code": "Centre", "table": "Table", "path": "File", "row_number": "Row",
-    "record_key": "Key", "column": "Column", "rule": "Rule broken", "value": "Value sent",
-    "quarantined_at": st.column_config.DatetimeColumn("Quarantined", format="YYYY-MM-DD HH:mm"),
-})
-st.download_button("Download these rows (CSV)", exports.csv_bytes(shown), file_name="quarantine.csv",
-                   mime="text/csv", key="quarantine_download", icon=":material/download:",
-                   on_click=ui.audit_export, args=("quarantine.csv", shown.height))
+held_rows(reasons)
 
 if policy.viewer.role == "national":
     st.subheader("Audit log")

@@ -31,15 +31,13 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
 left, right = st.columns(2)
 with left:
     st.subheader("Home travel time")
-    travel = ui.view(metrics.value_counts(data, "home_travel_minutes", filters, bin_width=10), counts=("infusions",),
-                     national=not filters.centre)
+    travel = ui.view(metrics.value_counts(data, "home_travel_minutes", filters, bin_width=10), counts=("infusions",))
     if not ui.empty_notice(travel, "travel times"):
         st.plotly_chart(charts.bars_with_line(travel, "value", "infusions", 120, "2 hours", "Minutes from home",
                                               "Infusions"), key="travel_minutes")
 with right:
     st.subheader("Days within 2 hours after discharge")
-    stay = ui.view(metrics.value_counts(data, "nearby_stay_days", filters), counts=("infusions",),
-                   national=not filters.centre)
+    stay = ui.view(metrics.value_counts(data, "nearby_stay_days", filters), counts=("infusions",))
     if not ui.empty_notice(stay, "nearby stays"):
         st.plotly_chart(charts.bars_with_line(stay, "value", "infusions", 13.5, "14 days", "Days", "Infusions"),
                         key="nearby_days")

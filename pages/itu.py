@@ -31,7 +31,7 @@ with right:
         st.plotly_chart(charts.interval_dots(after, "group", "Admitted to ITU", england["rate"][0]),
                         key="itu_after_icans")
 
-timing = ui.view(metrics.itu_timing(data, filters), counts=("admissions",), national=not filters.centre)
+timing = ui.view(metrics.itu_timing(data, filters), counts=("admissions",))
 left, right = st.columns(2)
 for column, measure, title in ((left, "day of admission", "Day of admission after infusion"),
                                (right, "length of stay", "Length of stay (days)")):

@@ -10,8 +10,7 @@ filters = ui.current_filters()
 st.title("NICE technology appraisals")
 
 st.subheader("Infusions by TA per quarter")
-by_ta = ui.view(metrics.infusions_by(data, filters, "quarter", "ta_code"), counts=("infusions",),
-                national=not filters.centre)
+by_ta = ui.view(metrics.infusions_by(data, filters, "quarter", "ta_code"), counts=("infusions",))
 if not ui.empty_notice(by_ta, "infusions"):
     ta_colours = dict(zip(sorted(by_ta["ta_code"].unique()), charts.PALETTE, strict=False))
     st.plotly_chart(charts.stacked_bars(by_ta, "quarter", "infusions", "ta_code", "Quarter", "Infusions",
@@ -31,7 +30,7 @@ st.caption(f"{outside['numerator'] if outside['numerator'] is not None else '*'}
            f"({(outside['rate'] or 0):.1%}) fall outside their TA: the product differs from the TA's, the age is "
            "outside its bounds, the TA was not recommended, or it was superseded before the infusion. Each reason "
            "is counted; an infusion with two reasons counts under each.")
-reasons = ui.view(metrics.ta_outside_by_reason(data, filters), counts=("infusions",), national=not filters.centre)
+reasons = ui.view(metrics.ta_outside_by_reason(data, filters), counts=("infusions",))
 left, right = st.columns([1, 2])
 left.dataframe(ui.policy().as_text(reasons.select("reason", "infusions"), ("infusions",)), hide_index=True,
                key="ta_reasons")
@@ -41,8 +40,7 @@ with right:
         ui.table(episodes, "ta_outside_episodes", "outside_ta.csv", caption="The infusions behind them")
 
 st.subheader("Referral pipeline by panel")
-pipeline = ui.view(metrics.referral_pipeline(data, filters, by="panel"), counts=("referred", "approved", "infused"),
-                   national=not filters.centre)
+pipeline = ui.view(metrics.referral_pipeline(data, filters, by="panel"), counts=("referred", "approved", "infused"))
 if not ui.empty_notice(pipeline, "referrals"):
     long = pipeline.unpivot(index="group", on=["referred", "approved", "infused"], variable_name="stage",
                             value_name="referrals")
@@ -52,8 +50,7 @@ if not ui.empty_notice(pipeline, "referrals"):
     st.plotly_chart(figure, key="pipeline")
 
 st.subheader("CART12: time from referral to clinical review")
-review = ui.view(metrics.referral_to_review(data, filters, by="panel"), counts=("reviewed",),
-                 national=not filters.centre)
+review = ui.view(metrics.referral_to_review(data, filters, by="panel"), counts=("reviewed",))
 st.dataframe(review, hide_index=True, key="cart12_table", column_config={
     "group": "Panel", "reviewed": "Referrals reviewed",
     "mean_days": st.column_config.NumberColumn("Mean (days)", format="%.1f"), "median_days": "Median (days)",

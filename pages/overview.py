@@ -32,6 +32,8 @@ for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
                        f"{row['ci_high']:.1%}")
     column.caption(f"95% CI {row['ci_low']:.1%}–{row['ci_high']:.1%}")
 
+ui.pack_download(data, filters)
+
 st.subheader("Signals")
 st.caption("Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
            "follow-up completeness under 90%, and infusions outside their NICE TA, for the filters in the sidebar.")
@@ -44,8 +46,7 @@ for row in found:
                  icon=icons[row["severity"]], query_params=row["query"])
 
 st.subheader("Infusions per quarter, by product")
-volume = ui.view(metrics.infusions_by(data, filters, "quarter", "product_code"), counts=("infusions",),
-                 national=not filters.centre)
+volume = ui.view(metrics.infusions_by(data, filters, "quarter", "product_code"), counts=("infusions",))
 if not ui.empty_notice(volume, "infusions"):
     st.plotly_chart(charts.stacked_bars(volume, "quarter", "infusions", "product_code", "Quarter of infusion",
                                         "Infusions"), key="volume_chart")

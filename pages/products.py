@@ -11,7 +11,7 @@ filters = ui.current_filters()
 st.title("Products")
 names = dict(data["products"].select("product_code", "brand").iter_rows())
 
-profile = ui.view(metrics.by_product(data, filters.without("product")), national=not filters.centre)
+profile = ui.view(metrics.by_product(data, filters.without("product")))
 if len(filters.product) != 1:
     st.caption("Pick one product to see it in depth (this sets the Product filter, so the link can be shared).")
     columns = st.columns(len(names))
@@ -28,8 +28,7 @@ if len(filters.product) != 1:
 
 product = filters.product[0]
 st.header(f"{product} ({names.get(product, '')})")
-volume = ui.view(metrics.infusions_by(data, filters, "quarter", "ta_code"), counts=("infusions",),
-                 national=not filters.centre)
+volume = ui.view(metrics.infusions_by(data, filters, "quarter", "ta_code"), counts=("infusions",))
 left, right = st.columns(2)
 with left:
     st.subheader("Infusions per quarter, by TA")
@@ -52,7 +51,7 @@ st.plotly_chart(charts.funnel(within), key="product_funnel", on_select=ui.drill_
 left, right = st.columns(2)
 with left:
     st.subheader("NICE TAs used")
-    tas = ui.view(metrics.infusions_by(data, filters, "ta_code"), counts=("infusions",), national=not filters.centre)
+    tas = ui.view(metrics.infusions_by(data, filters, "ta_code"), counts=("infusions",))
     st.dataframe(ui.policy().as_text(tas, ("infusions",)), hide_index=True, key="product_tas")
 with right:
     st.subheader("CART14: cytopenia onset and resolution")

@@ -107,10 +107,11 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve(database_url: str, snapshots: Path, log: Path):
+def serve(database_url: str, snapshots: Path, log: Path, extra_env: dict | None = None):
     """The app as `cartgov serve` starts it, on a free port, health-checked before use."""
     port = free_port()
-    env = {**os.environ, "CARTGOV_DATABASE_URL": database_url, "CARTGOV_SNAPSHOT_DIR": str(snapshots)}
+    env = {**os.environ, "CARTGOV_DATABASE_URL": database_url, "CARTGOV_SNAPSHOT_DIR": str(snapshots),
+           **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--address", "127.0.0.1"],
         cwd=PROJECT_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,

@@ -1,0 +1,125 @@
+"""The governance pack: one self-contained HTML file (Plotly inlined, no external request), through the access policy
+with small-number suppression, and a PDF printed from it by headless Chromium where one is installed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import shutil
+import subprocess
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import plotly.io as pio
+import polars as pl
+
+from dashboard import charts, metrics
+from dashboard.access import Policy
+from dashboard.filters import Filters
+from dashboard.loaders import Dataset
+
+MARKING = "OFFICIAL-SENSITIVE"
+STYLE = """
+body { font-family: Arial, Helvetica, sans-serif; color: #0B0C0C; margin: 2em auto; max-width: 1100px; }
+.marking { text-align: center; font-weight: bold; letter-spacing: .1em; border: 2px solid #0B0C0C; padding: .3em; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; font-size: 13px; }
+th, td { border: 1px solid #AEB7BD; padding: 3px 7px; text-align: left; }
+th { background: #E8EDEE; }
+h1 { color: #005EB8; } h2 { border-bottom: 2px solid #005EB8; padding-bottom: .2em; margin-top: 1.6em; }
+.meta td:first-child { font-weight: bold; }
+"""
+
+
+def _table(frame: pl.DataFrame, counts: tuple[str, ...], policy: Policy, percent: tuple[str, ...] = ()) -> str:
+    frame = policy.as_text(frame, counts)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    rows = []
+    for row in frame.iter_rows(named=True):
+        cells = []
+        for column, value in row.items():
+            if column in percent and isinstance(value, float):
+                value = f"{value:.1%}"
+            elif isinstance(value, float):
+                value = f"{value:.3f}"
+            cells.append(f"<td>{html.escape('' if value is None else str(value))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def build(data: Dataset, filters: Filters, policy: Policy, generated: dt.datetime | None = None) -> str:
+    """The pack as one HTML document."""
+    generated = generated or dt.datetime.now(dt.UTC)
+    shared = Policy(policy.viewer, policy.centres, policy.secret, suppress=True)  # every pack is a shared export
+    role = shared.viewer.role + (f" ({shared.labels[shared.viewer.centre]}: {shared.viewer.centre})"
+                                 if shared.viewer.centre else "")
+    parts = [f"<div class='marking'>{MARKING}</div>", "<h1>CAR-T governance pack</h1>"]
+    meta = {"Filters": filters.describe(), "Role": role, "Extract date": str(data.extract_date),
+            "Data version": str(data.data_version), "Generated": generated.strftime("%Y-%m-%d %H:%M UTC"),
+            "Small numbers": "counts of 1-7 shown as *, other counts rounded to the nearest 5 (NHS Digital rule)"}
+    if data.synthetic:
+        meta["Data"] = "SYNTHETIC: invented centres and patients, for demonstration only"
+    parts.append("<table class='meta'>" + "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in meta.items()) + "</table>")
+
+    heads = shared.counts(metrics.headlines(data, filters), national=not filters.centre)
+    parts += ["<h2>Overview</h2>", _table(heads.select("title", "value", "numerator", "denominator", "ci_low",
+                                                        "ci_high", "previous"),
+                                          ("numerator", "denominator") if filters.centre else (), shared)]
+    found = shared.signals(metrics.signals(data, filters), bool(filters.centre))
+    parts.append("<h2>Signals</h2><ul>" + "".join(
+        f"<li><b>{html.escape(s['severity'])}</b>: {html.escape(s['detail'])}</li>" for s in found) + "</ul>")
+
+    figures = []
+    for metric_id in ("crs_severe", "icans_severe", "itu_admission"):
+        table = metrics.compute(data, metric_id, by="centre", filters=filters)
+        rows = shared.counts(shared.relabel(table.rows, "group"))
+        shown = replace(table, rows=rows)
+        figures.append((table.metric.title, charts.funnel(shown), rows))
+    section = "Toxicity and ITU funnels (product-mix adjusted: observed / expected)"
+    parts.append(f"<h2>{section}</h2>")
+    for index, (title, figure, rows) in enumerate(figures):
+        parts.append(f"<h3>{html.escape(title)}</h3>")
+        parts.append(pio.to_html(figure, include_plotlyjs=index == 0, full_html=False,
+                                 config={"displaylogo": False, "responsive": True}))
+        flagged = rows.filter(pl.col("flag").is_not_null() & (pl.col("flag") != "within"))
+        parts.append(_table(flagged.select("group", "numerator", "denominator", "ratio", "flag"),
+                            ("numerator", "denominator"), shared))
+
+    reasons = shared.counts(metrics.ta_outside_by_reason(data, filters), ("infusions",))
+    by_ta = shared.counts(metrics.infusions_by(data, filters, "ta_code"), ("infusions",))
+    parts += ["<h2>NICE TAs</h2>", "<h3>Infusions by TA</h3>", _table(by_ta, ("infusions",), shared),
+              "<h3>Outside their TA, by reason</h3>", _table(reasons.select("reason", "infusions"), ("infusions",),
+                                                            shared)]
+    parts.append("<h2>Carer and travel exceptions</h2>")
+    for metric_id in ("travel_exception", "carer_exception"):
+        table = metrics.compute(data, metric_id, by="centre", filters=filters)
+        rows = shared.counts(shared.relabel(table.rows, "group"))
+        parts += [f"<h3>{html.escape(table.metric.title)} (England {(table.target or 0):.1%})</h3>",
+                  _table(rows.select("group", "numerator", "denominator", "rate", "flag"),
+                         ("numerator", "denominator"), shared, percent=("rate",))]
+    parts.append(f"<div class='marking'>{MARKING}</div>")
+    body = "\n".join(parts)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>CAR-T governance pack</title>"
+            f"<style>{STYLE}</style></head><body>{body}</body></html>")
+
+
+def write(html_text: str, out: Path) -> Path:
+    """Write the pack as HTML, or as PDF printed by headless Chromium (RuntimeError when there is none)."""
+    if out.suffix.lower() == ".html":
+        out.write_text(html_text, encoding="utf-8")
+        return out
+    if out.suffix.lower() != ".pdf":
+        raise ValueError(f"{out}: the pack is written as .html or .pdf")
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        raise RuntimeError("no Chromium found to print the PDF: install Debian's chromium, or write .html and print "
+                           "it from a browser")
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "pack.html"
+        source.write_text(html_text, encoding="utf-8")
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                        "--no-pdf-header-footer", f"--print-to-pdf={out.resolve()}", source.as_uri()],
+                       check=True, capture_output=True, timeout=180)
+    return out
+

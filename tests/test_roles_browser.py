@@ -1,0 +1,183 @@
+"""Roles end to end in Chromium behind a trusted header: several people at once, each seeing only what they may."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from html.parser import HTMLParser
+
+import polars as pl
+import pytest
+
+from dashboard import store
+from dashboard.ingest import ingest
+from tests.conftest import SAMPLE, run_cli, serve
+
+pytestmark = pytest.mark.browser
+
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+CENTRES = pl.read_csv(SAMPLE / "centres.csv")
+LEAD_CENTRE = "MID02"
+PEER_CODES = [c for c in CENTRES["centre_code"] if c != LEAD_CENTRE]
+PEER_NAMES = CENTRES.filter(pl.col("centre_code") != LEAD_CENTRE)["centre_name"].to_list()
+PEOPLE = {"national": "panel@example.nhs.uk", "centre": "lead@example.nhs.uk", "observer": "board@example.nhs.uk"}
+ACCESS = f"""
+[users."{PEOPLE['national']}"]
+role = "national"
+
+[users."{PEOPLE['centre']}"]
+role = "centre"
+centre = "{LEAD_CENTRE}"
+
+[users."{PEOPLE['observer']}"]
+role = "observer"
+"""
+
+
+@pytest.fixture(scope="module")
+def header_app(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("roles")
+    (folder / "access.toml").write_text(ACCESS)
+    url = f"sqlite:///{folder / 'store.db'}"
+    ingest(store.engine_for(url), [SAMPLE])
+    env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(folder / "access.toml"),
+           "CARTGOV_PSEUDONYM_SECRET": "a-test-secret"}
+    with serve(url, folder / "snapshots", folder / "serve.log", env) as served:
+        yield served
+
+
+def visit(browser, app, role: str | None, path: str, identity: str | None = None):
+    headers = {"X-Forwarded-Email": identity or PEOPLE[role]} if (role or identity) else {}
+    page = browser.new_context(extra_http_headers=headers, viewport={"width": 1400, "height": 2400}).new_page()
+    page.goto(f"{app.url}/{path}")
+    page.wait_for_selector(IDLE, timeout=60_000)
+    page.locator("h1").first.wait_for()
+    return page
+
+
+def everything_shown(page) -> str:
+    """The page's HTML and the data behind every chart (hover text included)."""
+    charts = page.evaluate("JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                           ".map(plot => plot.data))")
+    return page.content() + charts
+
+
+def download(page, key: str) -> list[dict]:
+    with page.expect_download() as done:
+        page.locator(f".st-key-{key} button").click()
+    return list(csv.DictReader(io.StringIO(done.value.path().read_text(encoding="utf-8-sig"))))
+
+
+def test_a_centre_lead_sees_peers_only_as_pseudonyms(header_app, browser):
+    page = visit(browser, header_app, "centre", "toxicity?metric=icans_severe")
+    page.locator(".st-key-funnel .js-plotly-plot").wait_for()
+    shown = everything_shown(page)
+    assert "Your centre" in shown and "Peer A" in shown
+    assert [c for c in PEER_CODES if re.search(rf"\b{c}\b", shown)] == []
+    assert [n for n in PEER_NAMES if n in shown] == []
+    exported = download(page, "funnel_table_download")
+    assert {row["group"] for row in exported} == {"Your centre"} | {f"Peer {chr(65 + i)}" for i in range(22)}
+    assert not any(c in json.dumps(exported) for c in PEER_CODES)
+
+
+def test_a_lead_typing_another_centre_into_the_url_learns_nothing(header_app, browser):
+    page = visit(browser, header_app, "centre", "centres?centre=LDN01")
+    page.get_by_text("centre: 'LDN01' is not a known value").wait_for()
+    shown = everything_shown(page)
+    assert "Riverside Crown Hospitals" not in shown  # LDN01's name
+    page.get_by_text("Pick one centre").wait_for()  # no centre opened: the picker is shown
+    peer = visit(browser, header_app, "centre", "centres?centre=Peer%20A")
+    peer.get_by_role("heading", name="Peer A").wait_for()  # a pseudonym opens that peer's aggregate profile
+    assert [n for n in PEER_NAMES if n in everything_shown(peer)] == []
+
+
+def test_an_observer_sees_no_small_counts_and_no_patient_rows(header_app, browser):
+    page = visit(browser, header_app, "observer", "toxicity?metric=icans_severe")
+    rows = download(page, "funnel_table_download")
+    for row in rows:
+        for column in ("numerator", "denominator"):
+            assert row[column] == "*" or int(row[column]) % 5 == 0, row
+    exceptions = visit(browser, header_app, "observer", "exceptions")
+    exceptions.get_by_text("Patient-level rows are not shown to your role.").wait_for()
+
+
+def test_someone_not_on_the_access_list_is_denied_and_sees_no_centre(header_app, browser):
+    for identity in ("stranger@example.com", None):
+        page = browser.new_context(extra_http_headers={"X-Forwarded-Email": identity} if identity else {}).new_page()
+        page.goto(f"{header_app.url}/overview")
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.get_by_role("heading", name="Access denied").wait_for()
+        assert [c for c in CENTRES["centre_code"] if c in page.content()] == []
+
+
+def test_views_of_patient_rows_and_exports_are_in_the_audit_log(header_app, browser):
+    lead = visit(browser, header_app, "centre", "exceptions")
+    lead.locator(".st-key-exception_episodes_download").wait_for()
+    download(lead, "exception_episodes_download")
+    national = visit(browser, header_app, "national", "data-quality")
+    national.get_by_role("heading", name="Audit log").wait_for()
+    with national.expect_download() as done:
+        national.locator(".st-key-audit_table_download button").click()
+    log = list(csv.DictReader(io.StringIO(done.value.path().read_text(encoding="utf-8-sig"))))
+    seen = {(row["who"], row["action"]) for row in log}
+    assert (PEOPLE["centre"], "view patient rows") in seen
+    assert (PEOPLE["centre"], "export") in seen
+    assert all(row["role"] == {v: k for k, v in PEOPLE.items()}[row["who"]] for row in log if row["who"] in
+               PEOPLE.values())
+
+
+class _Cells(HTMLParser):
+    """Count cells of the pack's tables, by column header."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self._cell, self._text = [], None, ""
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell, self._text = tag, ""
+
+    def handle_data(self, data):
+        if self._cell:
+            self._text += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.tables and self.tables[-1]:
+            self.tables[-1][-1].append(self._text)
+            self._cell = None
+
+
+def test_an_observers_pack_has_no_small_count_and_opens_offline(header_app, browser, tmp_path):
+    out = tmp_path / "pack.html"
+    result = run_cli("report", "--out", str(out), "--role", "observer", "--database-url", header_app.database_url,
+                     env={"CARTGOV_SNAPSHOT_DIR": str(tmp_path / "snapshots")})
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    assert text.count("OFFICIAL-SENSITIVE") >= 2 and "Role</td><td>observer" in text
+    parser = _Cells()
+    parser.feed(text)
+    checked = 0
+    for table in parser.tables:
+        header = table[0]
+        for column in ("numerator", "denominator", "infusions"):
+            if column in header and "Filters" not in header:
+                index = header.index(column)
+                for row in table[1:]:
+                    cell = row[index]
+                    if cell and cell != "*":
+                        checked += 1
+                        assert not 0 < int(cell) < 8, (header, row)
+    assert checked > 50
+    page = browser.new_context(offline=True).new_page()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(out.as_uri())
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.locator(".js-plotly-plot").count() == 3
+    assert [url for url in requests if not url.startswith(("file:", "data:", "blob:"))] == []
