@@ -123,9 +123,14 @@ class Policy:
         labels = self.labels
         frame = frame.with_columns(pl.col(c).replace_strict(labels, default=pl.col(c)).alias(c)
                                    for c in columns if c in frame.columns)
-        if self.viewer.role == "centre" and "centre_name" in frame.columns:
-            own = pl.col(columns[0]) == OWN_CENTRE if columns else pl.lit(False)
-            frame = frame.with_columns(pl.when(own).then(pl.col("centre_name")).otherwise(None).alias("centre_name"))
+        if self.viewer.role == "centre" and columns:
+            if "centre_name" in frame.columns:
+                own = pl.col(columns[0]) == OWN_CENTRE
+                frame = frame.with_columns(pl.when(own).then(pl.col("centre_name")).otherwise(None)
+                                           .alias("centre_name"))
+            # Rows in the order of the real codes would pair each pseudonym with a code: order by label instead.
+            present = [c for c in columns if c in frame.columns]
+            frame = frame.sort(present, maintain_order=True) if present else frame
         return frame
 
     def counts(self, frame: pl.DataFrame, counts: tuple[str, ...] = ("numerator", "denominator"),

@@ -123,6 +123,9 @@ def set_policy(data: Dataset, viewer: Viewer) -> Policy:
     st.session_state["_policy"] = chosen
     who = "Centre lead" if viewer.role == "centre" else viewer.role.capitalize()
     st.sidebar.caption(f"Signed in as **{viewer.identity}** · {who}")
+    if chosen.suppress:
+        st.sidebar.caption("Small numbers: counts of 1-7 are hidden (*), others rounded to 5, and a centre's rate is "
+                           "computed from its rounded counts (hidden where they are).")
     return chosen
 
 

@@ -46,6 +46,14 @@ def test_rates_are_computed_from_the_rounded_counts_and_national_totals_stay_exa
     assert shared.counts(frame)["numerator"][0] == 10
 
 
+def test_a_leads_tables_are_in_pseudonym_order_not_code_order():
+    lead = Policy.for_viewer(Viewer("l", "centre", "MID02"), CENTRES, "s")
+    frame = pl.DataFrame({"group": sorted(CENTRES), "centre_name": sorted(CENTRES)})
+    shown = lead.relabel(frame, "group")
+    assert shown["group"].to_list() == sorted(shown["group"].to_list())
+    assert shown.filter(pl.col("group") != "Your centre")["centre_name"].null_count() == 22
+
+
 def test_patient_rows_by_role():
     rows = pl.DataFrame({"episode_id": ["a", "b", "c"], "centre_code": ["MID02", "LDN01", "MID02"]})
     lead = Policy.for_viewer(Viewer("l", "centre", "MID02"), CENTRES, "s")
