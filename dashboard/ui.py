@@ -129,10 +129,22 @@ def set_policy(data: Dataset, viewer: Viewer) -> Policy:
     return chosen
 
 
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _computed(url: str, version: int, name: str, args: tuple, options: tuple):
+    return getattr(metrics, name)(_dataset(url, version), *args, **dict(options))
+
+
+def calc(name: str, *args, **options):
+    """dashboard.metrics.<name>(dataset, *args, **options), computed once per data version and arguments: a page
+    rerun with the same filters reads it from memory."""
+    url = store.database_url()
+    return _computed(url, _data_version(url), name, args, tuple(sorted(options.items())))
+
+
 def metric(data: Dataset, metric_id: str, by: str | None = None, filters: Filters | None = None,
            **options) -> metrics.MetricTable:
     """A metric table as this viewer may see it: peers pseudonymised, small numbers suppressed for observers."""
-    table = metrics.compute(data, metric_id, by=by, filters=filters, **options)
+    table = calc("compute", metric_id, by=by, filters=filters, **options)
     return replace(table, rows=view(table.rows, ("group",) if by == "centre" else (),
                                     national=by is None and not table.filters.centre))
 

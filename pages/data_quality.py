@@ -16,7 +16,7 @@ st.caption(f"Extract date {extract} · data version {data.data_version} · day-3
 
 policy = ui.policy()
 COUNTS = ("d30_due", "d30_received", "d100_due", "d100_received", "rows_quarantined")
-by_centre = ui.view(metrics.data_quality_by_centre(data, dt.date.today()), ("centre_code",), counts=COUNTS)
+by_centre = ui.view(ui.calc("data_quality_by_centre", dt.date.today()), ("centre_code",), counts=COUNTS)
 reasons = metrics.quarantine_reasons(data.quarantine)
 below = by_centre.filter("below_threshold")
 left, middle, right = st.columns(3)

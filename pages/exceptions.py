@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, metrics, ui
+from dashboard import charts, ui
 
 data = ui.dataset()
 filters = ui.current_filters()
@@ -23,7 +23,7 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
         st.plotly_chart(charts.interval_dots(table.rows, "group", table.metric.title, table.target),
                         key=f"{kind}_rates")
     with right:
-        reasons = ui.view(metrics.exception_reasons(data, kind, filters), ("group",), counts=("exceptions",))
+        reasons = ui.view(ui.calc("exception_reasons", kind, filters), ("group",), counts=("exceptions",))
         if not ui.empty_notice(reasons, f"{kind} exceptions"):
             st.plotly_chart(charts.stacked_bars(reasons, "group", "exceptions", "reason", "Centre", "Exceptions",
                                                 REASON_COLOURS), key=f"{kind}_reasons")
@@ -31,13 +31,13 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
 left, right = st.columns(2)
 with left:
     st.subheader("Home travel time")
-    travel = ui.view(metrics.value_counts(data, "home_travel_minutes", filters, bin_width=10), counts=("infusions",))
+    travel = ui.view(ui.calc("value_counts", "home_travel_minutes", filters, bin_width=10), counts=("infusions",))
     if not ui.empty_notice(travel, "travel times"):
         st.plotly_chart(charts.bars_with_line(travel, "value", "infusions", 120, "2 hours", "Minutes from home",
                                               "Infusions"), key="travel_minutes")
 with right:
     st.subheader("Days within 2 hours after discharge")
-    stay = ui.view(metrics.value_counts(data, "nearby_stay_days", filters), counts=("infusions",))
+    stay = ui.view(ui.calc("value_counts", "nearby_stay_days", filters), counts=("infusions",))
     if not ui.empty_notice(stay, "nearby stays"):
         st.plotly_chart(charts.bars_with_line(stay, "value", "infusions", 13.5, "14 days", "Days", "Infusions"),
                         key="nearby_days")
@@ -54,6 +54,6 @@ if not ui.empty_notice(trend, "quarters"):
     st.plotly_chart(figure, key="exception_trend")
 
 st.subheader("The exception episodes")
-episodes = ui.patient_rows(metrics.exception_episodes(data, filters), "exception episodes")
+episodes = ui.patient_rows(ui.calc("exception_episodes", filters), "exception episodes")
 if episodes is not None:
     ui.table(episodes, "exception_episodes", "exception_episodes.csv")

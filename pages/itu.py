@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, metrics, ui
+from dashboard import charts, ui
 
 data = ui.dataset()
 filters = ui.current_filters()
@@ -16,7 +16,7 @@ st.plotly_chart(charts.funnel(table), key="itu_funnel", on_select=ui.drill_down_
 left, right = st.columns(2)
 with left:
     st.subheader("Reasons for admission")
-    reasons = ui.view(metrics.itu_reasons(data, filters), ("group",), counts=("admissions",))
+    reasons = ui.view(ui.calc("itu_reasons", filters), ("group",), counts=("admissions",))
     if not ui.empty_notice(reasons, "ITU admissions"):
         colours = {"CRS": "#005EB8", "ICANS": "#7C2855", "infection": "#ED8B00", "other": "#768692"}
         st.plotly_chart(charts.stacked_bars(reasons, "group", "admissions", "reason", "Centre", "Admissions",
@@ -25,13 +25,13 @@ with right:
     st.subheader("ITU after ICANS grade 2 or more")
     st.caption("The specification asks that patients with ICANS grade 2 or more are discussed with critical care "
                "and have immediate access to it.")
-    after = ui.view(metrics.itu_after_icans2(data, filters), ("group",))
-    england = metrics.itu_after_icans2(data, filters.without("centre"), by=None)  # national: exact
+    after = ui.view(ui.calc("itu_after_icans2", filters), ("group",))
+    england = ui.calc("itu_after_icans2", filters.without("centre"), by=None)  # national: exact
     if not ui.empty_notice(after, "patients with ICANS grade 2 or more"):
         st.plotly_chart(charts.interval_dots(after, "group", "Admitted to ITU", england["rate"][0]),
                         key="itu_after_icans")
 
-timing = ui.view(metrics.itu_timing(data, filters), counts=("admissions",))
+timing = ui.view(ui.calc("itu_timing", filters), counts=("admissions",))
 left, right = st.columns(2)
 for column, measure, title in ((left, "day of admission", "Day of admission after infusion"),
                                (right, "length of stay", "Length of stay (days)")):

@@ -12,7 +12,7 @@ if data.is_empty:
     st.info("The store is empty. Load a submission with `cartgov ingest PATH` or the sample with `cartgov seed`.")
     st.stop()
 
-heads = ui.view(metrics.headlines(data, filters), counts=("numerator", "denominator"), national=not filters.centre)
+heads = ui.view(ui.calc("headlines", filters), counts=("numerator", "denominator"), national=not filters.centre)
 period = heads.row(0, named=True)
 st.caption(f"Infusions from {period['start']} to {period['end']}, against the period of the same length before "
            f"· extract date {data.extract_date} · data version {data.data_version}")
@@ -46,7 +46,7 @@ for row in found:
                  icon=icons[row["severity"]], query_params=row["query"])
 
 st.subheader("Infusions per quarter, by product")
-volume = ui.view(metrics.infusions_by(data, filters, "quarter", "product_code"), counts=("infusions",))
+volume = ui.view(ui.calc("infusions_by", filters, "quarter", "product_code"), counts=("infusions",))
 if not ui.empty_notice(volume, "infusions"):
     st.plotly_chart(charts.stacked_bars(volume, "quarter", "infusions", "product_code", "Quarter of infusion",
                                         "Infusions"), key="volume_chart")

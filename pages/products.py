@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, metrics, ui
+from dashboard import charts, ui
 from dashboard.metrics.profiles import TOXICITY
 
 data = ui.dataset()
@@ -11,7 +11,7 @@ filters = ui.current_filters()
 st.title("Products")
 names = dict(data["products"].select("product_code", "brand").iter_rows())
 
-profile = ui.view(metrics.by_product(data, filters.without("product")))
+profile = ui.view(ui.calc("by_product", filters.without("product")))
 if len(filters.product) != 1:
     st.caption("Pick one product to see it in depth (this sets the Product filter, so the link can be shared).")
     columns = st.columns(len(names))
@@ -28,7 +28,7 @@ if len(filters.product) != 1:
 
 product = filters.product[0]
 st.header(f"{product} ({names.get(product, '')})")
-volume = ui.view(metrics.infusions_by(data, filters, "quarter", "ta_code"), counts=("infusions",))
+volume = ui.view(ui.calc("infusions_by", filters, "quarter", "ta_code"), counts=("infusions",))
 left, right = st.columns(2)
 with left:
     st.subheader("Infusions per quarter, by TA")
@@ -51,11 +51,11 @@ st.plotly_chart(charts.funnel(within), key="product_funnel", on_select=ui.drill_
 left, right = st.columns(2)
 with left:
     st.subheader("NICE TAs used")
-    tas = ui.view(metrics.infusions_by(data, filters, "ta_code"), counts=("infusions",))
+    tas = ui.view(ui.calc("infusions_by", filters, "ta_code"), counts=("infusions",))
     st.dataframe(ui.policy().as_text(tas, ("infusions",)), hide_index=True, key="product_tas")
 with right:
     st.subheader("CART14: cytopenia onset and resolution")
-    recovery = metrics.cytopenia_recovery(data, filters)
+    recovery = ui.calc("cytopenia_recovery", filters)
     if ui.policy().suppress and filters.centre:
         recovery = recovery.select("group", "median_onset_day", "median_days_to_resolution", "share_unresolved_d100")
     st.dataframe(recovery.unpivot(index="group", variable_name="measure").drop("group").with_columns(

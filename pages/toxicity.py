@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, metrics, ui
+from dashboard import charts, ui
 from dashboard.metrics.profiles import TOXICITY
 
 data = ui.dataset()
@@ -32,7 +32,7 @@ with left:
     st.plotly_chart(charts.caterpillar(table), key="caterpillar")
 with right:
     st.subheader("England by quarter (SPC)")
-    chart, signals = metrics.quarterly(data, metric_id, filters)
+    chart, signals = ui.calc("quarterly", metric_id, filters)
     if not ui.empty_notice(chart, "quarters with data"):
         st.plotly_chart(charts.spc(chart, signals, table.metric.title), key="spc")
         for s in signals:
