@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / ".data"
 RESULTS = ROOT / "bench" / "results"
-TIERS = {"tiny": 200, "sample": 3000, "registry": 100_000, "stress": 1_000_000}
+TIERS = {"tiny": 200, "10k": 10_000, "sample": 3000, "registry": 100_000, "stress": 1_000_000}
 CLI = [sys.executable, "-m", "dashboard"]
 
 LOAD = """

@@ -1,0 +1,228 @@
+"""`make bench`: every figure of issue 7 on the tiers, against the conventional approach, into bench/results/.
+
+    python bench/run.py [--tiers 10k,sample,registry,stress] [--repeat 3] [--quick]
+
+Writes bench/results/latest.json and bench/results/latest.md and prints the table. Generated data and stores are
+cached in bench/.data between runs. Not a test: `make test` only smoke-runs it on a tiny tier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import baseline  # noqa: E402
+import foundation  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / ".data"
+RESULTS = ROOT / "bench" / "results"
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+TARGETS = {"cold_load_s": 3.0, "warm_page_s": 0.5, "filter_change_s": 1.5, "ingest_registry_s": 30.0,
+           "ingest_stress_s": 300.0, "peak_memory_mib": 2048.0, "speedup": 5.0}
+
+
+def summary(samples: list[float]) -> dict:
+    return {"median_s": round(statistics.median(samples), 4), "min_s": round(min(samples), 4),
+            "max_s": round(max(samples), 4), "runs": len(samples)}
+
+
+def warm_pages(tier: str, repeat: int) -> list[dict]:
+    env = {**os.environ, "CARTGOV_SNAPSHOT_DIR": str(DATA / "snapshots")}
+    subprocess.run([sys.executable, str(ROOT / "bench" / "pages.py"), "--tier", tier, "--repeat", str(repeat)],
+                   check=True, cwd=ROOT, env=env, capture_output=True, text=True)
+    return json.loads((RESULTS / f"pages-{tier}.json").read_text())
+
+
+def baseline_pages(tier: str, repeat: int) -> dict[str, dict]:
+    from dashboard import store
+
+    engine = store.engine_for(f"sqlite:///{DATA / f'{tier}.db'}")
+    out = {}
+    for page in baseline.PAGES:
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            baseline.page_run(engine, page)
+            samples.append(time.perf_counter() - start)
+        out[page] = summary(samples)
+    return out
+
+
+def ingest_postgres(tier: str) -> dict | None:
+    url = os.environ.get("CARTGOV_TEST_DATABASE_URL") or subprocess.run(
+        [str(ROOT / "scripts" / "ensure-postgres")], capture_output=True, text=True).stdout.strip()
+    if not url:
+        return None
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    name = f"cartgov_bench_{tier}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    target = admin.url.set(database=name).render_as_string(hide_password=False)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "dashboard", "ingest", str(DATA / tier), "--database-url", target],
+                   check=True, capture_output=True, cwd=ROOT,
+                   env={**os.environ, "CARTGOV_SNAPSHOT_DIR": str(DATA / "snapshots-pg")})
+    seconds = time.perf_counter() - start
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return summary([seconds])
+
+
+@contextlib.contextmanager
+def served(tier: str):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CARTGOV_DATABASE_URL": f"sqlite:///{DATA / f'{tier}.db'}",
+           "CARTGOV_SNAPSHOT_DIR": str(DATA / "snapshots"), "CARTGOV_AUTH_MODE": "demo"}
+    process = subprocess.Popen([sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--address",
+                                "127.0.0.1"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.2)
+    try:
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _chromium(playwright):
+    return playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
+def filter_change(tier: str, repeat: int) -> dict:
+    """From picking a product in the sidebar to the funnel redrawn with the new data, in Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    samples = []
+    with served(tier) as (url, _), sync_playwright() as playwright:
+        browser = _chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(f"{url}/toxicity?metric=icans_severe")
+        page.wait_for_selector(IDLE, timeout=300_000)
+        page.locator(".st-key-funnel .js-plotly-plot").wait_for(timeout=300_000)
+        box = page.locator(".st-key-product")
+
+        def change(*keys: str) -> float:
+            before = page.evaluate("JSON.stringify(document.querySelector('.st-key-funnel .js-plotly-plot').data)")
+            start = time.perf_counter()
+            box.locator("input").click()
+            for key in keys:
+                if key in ("Enter", "Backspace"):
+                    page.keyboard.press(key)
+                else:
+                    page.keyboard.type(key)
+            page.keyboard.press("Escape")
+            page.wait_for_function(
+                "before => JSON.stringify(document.querySelector('.st-key-funnel .js-plotly-plot').data) !== before",
+                arg=before, timeout=120_000)
+            return time.perf_counter() - start
+
+        change("brexu-cel", "Enter")  # the first change warms the widget itself
+        change("Backspace")
+        for product in ["axi-cel", "tisa-cel", "liso-cel", "brexu-cel", "obe-cel"][:repeat]:
+            samples.append(change(product, "Enter"))  # a product picked: the funnel redrawn for it
+            samples.append(change("Backspace"))  # and removed again
+        browser.close()
+    return summary(samples)
+
+
+def peak_memory(tier: str) -> float:
+    """VmHWM of the app server after every page has been opened (MiB)."""
+    from playwright.sync_api import sync_playwright
+
+    with served(tier) as (url, pid), sync_playwright() as playwright:
+        browser = _chromium(playwright)
+        page = browser.new_page()
+        for path in ("overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres?centre=MID02",
+                     "data-quality"):
+            page.goto(f"{url}/{path}")
+            page.wait_for_selector(IDLE, timeout=300_000)
+            page.wait_for_timeout(500)
+        browser.close()
+        status = Path(f"/proc/{pid}/status").read_text()
+    return round(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiers", default="10k,sample,registry,stress")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="no browser, no PostgreSQL, no baseline")
+    args = parser.parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {"tiers": {}, "targets": TARGETS}
+    for tier in args.tiers.split(","):
+        print(f"tier {tier}...", flush=True)
+        row = foundation.bench_tier(tier, args.repeat)
+        row["pages"] = warm_pages(tier, args.repeat)
+        if not args.quick:
+            row["baseline_pages"] = baseline_pages(tier, args.repeat)
+            if tier == "registry":
+                row["ingest_postgresql"] = ingest_postgres(tier)
+                row["filter_change"] = filter_change(tier, args.repeat)
+            if tier == "stress":
+                row["peak_memory_mib"] = peak_memory(tier)
+        report["tiers"][tier] = row
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    markdown = render(report)
+    (RESULTS / "latest.md").write_text(markdown)
+    print(markdown)
+
+
+def render(report: dict) -> str:
+    lines = ["| tier | infusions | generate (s) | ingest SQLite (s) | cold load (s) | slowest warm page (s) "
+             "| baseline slowest page (s) | smallest speed-up |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for tier, row in report["tiers"].items():
+        pages = {f"{p['page']}/{p['state']}": p["median_s"] for p in row["pages"]}
+        slowest = max(pages.values())
+        base = row.get("baseline_pages")
+        if base:
+            ours = {}
+            for key, seconds in pages.items():
+                ours[key.split("/")[0]] = max(ours.get(key.split("/")[0], 0), seconds)
+            speedups = {p: base[p]["median_s"] / max(s, 1e-4) for p, s in ours.items()}
+            base_cells = f"{max(b['median_s'] for b in base.values()):.2f} | {min(speedups.values()):.0f}x"
+        else:
+            base_cells = "- | -"
+        cold = row["python_imports"]["median_s"] + row["load_validated_frames"]["median_s"]
+        lines.append(f"| {tier} | {row['episodes']:,} | {row['generate']['median_s']:.2f} | "
+                     f"{row['ingest_sqlite']['median_s']:.2f} | {cold:.2f} | {slowest:.3f} | {base_cells} |")
+    extra = []
+    for tier, row in report["tiers"].items():
+        if row.get("ingest_postgresql"):
+            extra.append(f"- ingest {tier} on PostgreSQL: {row['ingest_postgresql']['median_s']:.1f} s")
+        if row.get("filter_change"):
+            fc = row["filter_change"]
+            extra.append(f"- filter change to redrawn funnel in Chromium ({tier}): {fc['median_s']:.2f} s "
+                         f"(min {fc['min_s']:.2f}, max {fc['max_s']:.2f}, {fc['runs']} changes)")
+        if row.get("peak_memory_mib"):
+            extra.append(f"- peak memory of the app server after every page ({tier}): {row['peak_memory_mib']} MiB")
+    return "\n".join(lines + [""] + extra) + "\n"
+
+
+if __name__ == "__main__":
+    main()
