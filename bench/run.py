@@ -170,6 +170,7 @@ def main() -> None:
     parser.add_argument("--tiers", default="10k,sample,registry,stress")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="no browser, no PostgreSQL, no baseline")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and latest.md go")
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -186,9 +187,10 @@ def main() -> None:
             if tier == "stress":
                 row["peak_memory_mib"] = peak_memory(tier)
         report["tiers"][tier] = row
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     markdown = render(report)
-    (RESULTS / "latest.md").write_text(markdown)
+    (args.out / "latest.md").write_text(markdown)
     print(markdown)
 
 
