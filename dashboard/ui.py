@@ -79,7 +79,7 @@ def sign_in(data: Dataset) -> Viewer:
     conf = access.settings()
     mode = conf["mode"]
     if mode == "demo":
-        if not (data.synthetic or data.is_empty):
+        if not (data.synthetic or data.data_version == 0):  # the sample, or a store that holds nothing yet
             deny("Demo mode shows only the bundled synthetic sample, and this store holds other data. "
                  "Set CARTGOV_AUTH_MODE to oidc or header.")
         st.sidebar.subheader("Demo sign-in")
