@@ -179,7 +179,7 @@ class Policy:
             detail = f"{centre}: {row['detail']}" if centre else row["detail"]
             if row["kind"] == "outside_ta":
                 count = row["numerator"]
-                shown_count = _rounded(pl.lit(count)).pipe(lambda e: pl.select(e).item()) if self.suppress else count
+                shown_count = pl.select(_rounded(pl.lit(count))).item() if self.suppress else count
                 detail = f"{shown_count if shown_count is not None else SUPPRESSED} {detail}"
             elif value:
                 counts = "" if withheld else f", {row['numerator']} of {row['denominator']}"

@@ -15,23 +15,6 @@ PRODUCT_COLOURS = {
 }
 
 
-def infusions_by_quarter(table: pl.DataFrame) -> go.Figure:
-    """Stacked bars of infusions per quarter, one colour per product."""
-    figure = go.Figure()
-    for product in sorted(table["product_code"].unique()):
-        part = table.filter(pl.col("product_code") == product)
-        figure.add_bar(
-            x=part["quarter"].to_list(), y=part["infusions"].to_list(), name=product,
-            marker_color=PRODUCT_COLOURS.get(product),
-            hovertemplate="%{x|%Y Q%q}: %{y} infusions<extra>" + product + "</extra>",
-        )
-    figure.update_layout(
-        barmode="stack", xaxis_title="Quarter of infusion", yaxis_title="Infusions",
-        legend_title_text="Product", margin={"t": 30, "r": 10, "l": 10, "b": 10}, height=360,
-    )
-    return figure
-
-
 def followup_completeness(table: pl.DataFrame, threshold: float) -> go.Figure:
     """Day-30 and day-100 follow-up completeness per centre with Wilson 95% intervals, against the threshold."""
     ordered = table.filter(pl.col("d30_due") > 0).sort("d30_rate", descending=True, nulls_last=True)

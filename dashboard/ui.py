@@ -364,10 +364,6 @@ def table(frame: pl.DataFrame, key: str, file_name: str, caption: str | None = N
                        args=(file_name, shown.height))
 
 
-def quarter(day: dt.date) -> str:
-    return f"{day.year} Q{(day.month - 1) // 3 + 1}"
-
-
 def percent(column: str) -> st.column_config.NumberColumn:
     return st.column_config.NumberColumn(column, format="percent")
 

@@ -256,14 +256,6 @@ PRIMARY_KEYS = {
     "followup": "episode_id",
 }
 REFERENCE_TABLES = ("centres", "products", "nice_ta")
-TABLE_TITLES = {
-    "centres": "Centres",
-    "products": "Products",
-    "nice_ta": "NICE TAs",
-    "referrals": "Referrals",
-    "infusions": "Infusions",
-    "followup": "Follow-up",
-}
 
 
 def polars_schema(table: str) -> dict[str, pl.DataType]:

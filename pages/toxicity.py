@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, metrics, ui
 from dashboard.metrics.profiles import TOXICITY
 
 data = ui.dataset()
@@ -37,7 +37,7 @@ with right:
         st.plotly_chart(charts.spc(chart, signals, table.metric.title), key="spc")
         for s in signals:
             st.markdown(f":orange[:material/warning:] **{s['rule'].replace('_', ' ')}** ({s['direction']}): "
-                        f"{s['description']}, {ui.quarter(s['from'])} to {ui.quarter(s['to'])}")
+                        f"{s['description']}, {metrics.quarter_label(s['from'])} to {metrics.quarter_label(s['to'])}")
 
 st.subheader("The table behind the charts")
 ui.table(table.rows, "funnel_table", f"{metric_id}_by_centre.csv",

@@ -22,17 +22,16 @@ from dashboard.metrics.pathway import (
 )
 from dashboard.metrics.profiles import by_product, centre_against_england
 from dashboard.metrics.rates import COMPLETENESS_THRESHOLD, GROUPS, MetricTable, compute, quarterly
-from dashboard.metrics.signals import signals
+from dashboard.metrics.signals import quarter_label, signals
 from dashboard.metrics.usage import exception_episodes, infusions_by, value_counts
-from dashboard.metrics.volumes import infusions_by_quarter, table_counts
 
 __all__ = [
-    "headlines", "periods",
+    "headlines", "periods", "quarter_label",
     "by_product", "centre_against_england", "exception_episodes", "infusions_by", "itu_after_icans2", "itu_reasons",
     "itu_timing", "value_counts",
     "COMPLETENESS_THRESHOLD", "GROUPS", "Metric", "MetricTable", "catalogue", "compute", "cytopenia_recovery",
-    "data_quality_by_centre", "exception_reasons", "followup_completeness", "infusions_by_quarter", "last_submission",
+    "data_quality_by_centre", "exception_reasons", "followup_completeness", "last_submission",
     "proportions",
     "quarantine_reasons", "quarterly", "referral_pipeline", "referral_to_review", "signals", "ta_outside",
-    "ta_outside_by_reason", "table_counts",
+    "ta_outside_by_reason",
 ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from dashboard import filters as filter_model
 from dashboard.filters import Filters, age_band
 from dashboard.loaders import Dataset
+from dashboard.metrics.definitions import definition
 from dashboard.metrics.episodes import TA_REASONS
 
 REFERRAL_GROUPS = {"panel": "panel", "centre": "allocated_centre", "ta": "ta_code", "quarter": "quarter",
@@ -77,12 +80,10 @@ def cytopenia_recovery(dataset: Dataset, filters: Filters | None = None, by: str
 
 def exception_reasons(dataset: Dataset, kind: str, filters: Filters | None = None, by: str = "centre") -> pl.DataFrame:
     """Travel or carer exceptions counted by reason per group (the numerator of the metric, broken down)."""
-    column, exception = {
-        "travel": ("travel_exception_reason", pl.col("nearby_stay_days") < 14),
-        "carer": ("carer_exception_reason", pl.col("carer_24h_available") == False),  # noqa: E712
-    }[kind]
+    column = f"{kind}_exception_reason"
+    exception, _ = definition(f"{kind}_exception", dataset.extract_date or dt.date.today())
     key = {"centre": "centre_code", "product": "product_code", "quarter": "quarter"}[by]
-    episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter(exception.fill_null(False))
+    episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter(exception)
     return (episodes.group_by(pl.col(key).alias("group"), pl.col(column).alias("reason"))
             .agg(pl.len().alias("exceptions")).sort("group", "reason"))
 

@@ -48,7 +48,7 @@ def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | N
                 found.append({
                     "severity": "alert" if worse else "info", "kind": "spc", "metric": metric.id, "centre": None,
                     "detail": f"{metric.title}: {s['description']} ({s['direction']}), "
-                              f"{_quarter(s['from'])} to {_quarter(s['to'])}",
+                              f"{quarter_label(s['from'])} to {quarter_label(s['to'])}",
                     "value": None, "numerator": None, "denominator": None,
                     "page": PAGE_OF.get(metric.id, "toxicity"), "query": {**base_query, "metric": [metric.id]},
                 })
@@ -71,5 +71,6 @@ def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | N
                       "centre", nulls_last=True)
 
 
-def _quarter(day: dt.date) -> str:
+def quarter_label(day: dt.date) -> str:
+    """2024-04-01 -> "2024 Q2"."""
     return f"{day.year} Q{(day.month - 1) // 3 + 1}"

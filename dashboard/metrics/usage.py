@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from dashboard import filters as filter_model
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
+from dashboard.metrics.definitions import definition
 
 
 def infusions_by(dataset: Dataset, filters: Filters | None = None, *columns: str) -> pl.DataFrame:
@@ -25,7 +28,10 @@ def value_counts(dataset: Dataset, column: str, filters: Filters | None = None, 
 def exception_episodes(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     """The infusions with a travel or carer exception, with their reasons (patient-level rows)."""
     episodes = filter_model.apply(dataset.episodes, filters or Filters())
-    return episodes.filter(
-        (pl.col("nearby_stay_days") < 14).fill_null(False) | (pl.col("carer_24h_available") == False).fill_null(False)  # noqa: E712
-    ).select("episode_id", "centre_code", "product_code", "infusion_date", "home_travel_minutes", "nearby_stay_days",
-             "travel_exception_reason", "carer_24h_available", "carer_exception_reason").sort("infusion_date")
+    as_of = dataset.extract_date or dt.date.today()
+    travel, _ = definition("travel_exception", as_of)
+    carer, _ = definition("carer_exception", as_of)
+    return episodes.filter(travel | carer).select(
+        "episode_id", "centre_code", "product_code", "infusion_date", "home_travel_minutes", "nearby_stay_days",
+        "travel_exception_reason", "carer_24h_available", "carer_exception_reason",
+    ).sort("infusion_date")
