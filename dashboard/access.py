@@ -125,9 +125,12 @@ class Policy:
                                    for c in columns if c in frame.columns)
         if self.viewer.role == "centre" and columns:
             if "centre_name" in frame.columns:
-                own = pl.col(columns[0]) == OWN_CENTRE
-                frame = frame.with_columns(pl.when(own).then(pl.col("centre_name")).otherwise(None)
-                                           .alias("centre_name"))
+                # A new column holding the lead's own name only. Nulling the old one (when/otherwise) would keep
+                # every peer's name in the Arrow buffers behind the nulls, which Streamlit sends to the browser.
+                own = frame.filter(pl.col(columns[0]) == OWN_CENTRE)["centre_name"].drop_nulls().unique().to_list()
+                frame = frame.with_columns(
+                    pl.when(pl.col(columns[0]) == OWN_CENTRE).then(pl.lit(own[0] if own else None, pl.Utf8))
+                    .otherwise(None).alias("centre_name"))
             # Rows in the order of the real codes would pair each pseudonym with a code: order by label instead.
             present = [c for c in columns if c in frame.columns]
             frame = frame.sort(present, maintain_order=True) if present else frame

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from streamlit.dataframe_util import convert_anything_to_arrow_bytes
 
 from dashboard import access
 from dashboard.access import Policy, Viewer
@@ -52,6 +53,19 @@ def test_a_leads_tables_are_in_pseudonym_order_not_code_order():
     shown = lead.relabel(frame, "group")
     assert shown["group"].to_list() == sorted(shown["group"].to_list())
     assert shown.filter(pl.col("group") != "Your centre")["centre_name"].null_count() == 22
+
+
+def test_what_a_lead_is_sent_holds_no_peer_name_even_behind_a_null():
+    """Streamlit sends a table's Arrow buffers as they are: a name hidden by a null must not be in them at all."""
+    names = pl.read_csv(SAMPLE / "centres.csv")
+    lead = Policy.for_viewer(Viewer("l", "centre", "MID02"), CENTRES, "s")
+    frame = names.select(pl.col("centre_code").alias("group"), "centre_name")
+    sent = convert_anything_to_arrow_bytes(lead.relabel(frame, "group"))
+    peers = names.filter(pl.col("centre_code") != "MID02")
+    assert [n for n in peers["centre_name"] if n.encode() in sent] == []
+    assert [c for c in peers["centre_code"] if c.encode() in sent] == []
+    own = names.filter(pl.col("centre_code") == "MID02")["centre_name"][0]
+    assert own.encode() in sent
 
 
 def test_patient_rows_by_role():
