@@ -31,6 +31,7 @@ viewer = ui.sign_in(data)  # stops here with "access denied" for anyone not on t
 ui.set_policy(data, viewer)
 st.session_state["_page"] = page.url_path
 ui.synthetic_banner(data)
+ui.freshness_notice(data)
 navigation = st.sidebar.container()
 ui.sidebar_filters(data)
 ui.navigation_links(navigation, PAGES)

@@ -92,6 +92,17 @@ def validate(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str)
     _report(report, fmt, "valid")
 
 
+def _prepare_snapshot(engine) -> None:
+    """Write the new version's snapshot so that the dashboard finds it ready; the ingest stands even when it fails."""
+    from dashboard.loaders import SnapshotError, write_snapshot
+
+    try:
+        write_snapshot(engine)
+    except SnapshotError as error:
+        click.echo(f"cartgov: warning: the data is stored, but {error}; the dashboard keeps showing the previous "
+                   "version until the snapshot can be written", err=True)
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--extract-date", type=iso_date, help="Extract date (default: the manifest's, else today).")
@@ -99,11 +110,9 @@ def validate(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str)
 @command
 def ingest(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str) -> None:
     """Validate and load: valid rows committed, invalid rows quarantined. Exit 0, 1 some quarantined, 2 none read."""
-    from dashboard.loaders import write_snapshot
-
     engine = store.engine_for(database_url)
     report = ingest_module.ingest(engine, list(paths), extract_date and extract_date.date())
-    write_snapshot(engine, report.data_version)
+    _prepare_snapshot(engine)
     _report(report, fmt, "accepted")
 
 
@@ -112,15 +121,13 @@ def ingest(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str) -
 @command
 def seed(path: Path, database_url: str) -> None:
     """Load the bundled synthetic sample into the store (idempotent; refused on a store with real data)."""
-    from dashboard.loaders import write_snapshot
-
     engine = store.engine_for(database_url)
     with engine.connect() as connection:
         current = store.read_dataset(connection)
     if current["data_version"] and not current["synthetic"]:
         _fail("the store holds real (non-synthetic) data; the sample is never mixed into it")
     report = ingest_module.ingest(engine, [path])
-    write_snapshot(engine, report.data_version)
+    _prepare_snapshot(engine)
     counts = store.row_counts(engine)
     click.echo("seeded: " + ", ".join(f"{t} {n}" for t, n in counts.items())
                + f" (data version {report.data_version})")
@@ -131,13 +138,18 @@ def seed(path: Path, database_url: str) -> None:
 @main.command()
 @click.option("--port", type=int, default=8501, show_default=True)
 @click.option("--address", default="localhost", show_default=True)
+@click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="CARTGOV_ALLOWED_HOSTS",
+              help="A host name the app answers to (repeatable; env: comma-separated; `*.` wildcards). Browsers "
+                   "arriving under any other Host are refused (DNS rebinding). Default: any.")
 @command
-def serve(port: int, address: str, database_url: str) -> None:
+def serve(port: int, address: str, allowed_hosts: tuple[str, ...], database_url: str) -> None:
     """Start the dashboard."""
     os.environ["CARTGOV_DATABASE_URL"] = database_url
     os.chdir(PROJECT_ROOT)
+    hosts = [host.strip() for entry in allowed_hosts for host in entry.split(",") if host.strip()]
+    options = [argument for host in hosts for argument in ("--server.allowedHosts", host)]
     os.execvp(sys.executable, [sys.executable, "-m", "dashboard.server", "--server.port", str(port),
-                               "--server.address", address])
+                               "--server.address", address, *options])
 
 
 @main.group()

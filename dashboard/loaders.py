@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from dashboard import store
 from data_contracts import CONTRACTS, polars_schema
 
 COMPLETE = "_complete"
-SNAPSHOT_FORMAT = 2  # bump when the files of a snapshot change: older snapshots are then written anew
+META = "dataset.json"  # the version, extract date and synthetic flag the snapshot holds
+SNAPSHOT_FORMAT = 3  # bump when the files of a snapshot change: older snapshots are then written anew
 
 
 @dataclass(frozen=True)
@@ -110,26 +112,65 @@ def _utc(column: str, dtype: pl.DataType) -> pl.Expr:
     return pl.col(column)
 
 
-def write_snapshot(engine: sa.Engine, version: int) -> Path:
-    """Write the Parquet snapshot of one data version; a half-written snapshot is never used."""
-    target = snapshot_root(engine) / f"v{version}.{SNAPSHOT_FORMAT}"
-    if (target / COMPLETE).exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=target.parent))
-    try:
-        with engine.connect() as connection:
+class SnapshotError(Exception):
+    """A snapshot could not be written (disk full, no permission): the newest complete one stays in use."""
+
+    def __init__(self, version: int, root: Path, reason: str):
+        super().__init__(f"the snapshot of data version {version} could not be written under {root}: {reason}")
+        self.reason = reason  # what a page may show: no server paths
+
+
+def _consistent_read(connection: sa.Connection) -> None:
+    """Read the data version and every table from one committed state, whatever an ingest commits meanwhile."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")  # pysqlite starts no transaction for reads; WAL then fixes one state
+    else:
+        connection.execution_options(isolation_level="REPEATABLE READ")
+
+
+def write_snapshot(engine: sa.Engine) -> Path:
+    """Write the Parquet snapshot of the store's current data version; a half-written snapshot is never used."""
+    root = snapshot_root(engine)
+    with engine.connect() as connection:
+        _consistent_read(connection)
+        meta = store.read_dataset(connection)
+        version = meta["data_version"]
+        target = root / f"v{version}.{SNAPSHOT_FORMAT}"
+        if (target / COMPLETE).exists():
+            return target
+        staging = None
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".v{version}-", dir=root))
             for table in CONTRACTS:
                 read_table(connection, table).write_parquet(staging / f"{table}.parquet", statistics=False)
             for name in BOOKKEEPING:
                 read_bookkeeping(connection, name).write_parquet(staging / f"{name}.parquet")
-        (staging / COMPLETE).touch()
-        with contextlib.suppress(OSError):  # another process won the race; its snapshot is as good as ours
-            staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    _prune(target.parent, keep_from=version - 1)
+            (staging / META).write_text(json.dumps({
+                "data_version": version, "synthetic": bool(meta["synthetic"]),
+                "extract_date": meta["extract_date"] and meta["extract_date"].isoformat()}))
+            (staging / COMPLETE).touch()
+            with contextlib.suppress(OSError):  # another process won the race; its snapshot is as good as ours
+                staging.rename(target)
+        except (OSError, pl.exceptions.PolarsError) as error:
+            # "No space left on device", whether from Python (OSError) or from Polars' writer (its last clause)
+            reason = getattr(error, "strerror", None) or re.sub(r" \(os error \d+\)$", "", str(error).split(": ")[-1])
+            raise SnapshotError(version, root, reason) from error
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+    _prune(root, keep_from=version - 1)
     return target
+
+
+def complete_snapshots(engine: sa.Engine) -> list[int]:
+    """The data versions whose snapshot is complete on disk, oldest first."""
+    versions = []
+    for folder in snapshot_root(engine).glob(f"v*.{SNAPSHOT_FORMAT}"):
+        number = folder.name[1:].split(".")[0]
+        if number.isdigit() and (folder / COMPLETE).exists():
+            versions.append(int(number))
+    return sorted(versions)
 
 
 def _prune(root: Path, keep_from: int) -> None:
@@ -140,15 +181,18 @@ def _prune(root: Path, keep_from: int) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def load_dataset(engine: sa.Engine) -> Dataset:
-    """The store's current data version as validated frames (written to a snapshot first if need be)."""
-    with engine.connect() as connection:
-        meta = store.read_dataset(connection)
-    folder = write_snapshot(engine, meta["data_version"])
+def load_dataset(engine: sa.Engine, version: int | None = None) -> Dataset:
+    """A data version as validated frames: that version's snapshot if given and on disk, else the store's current
+    version (written to a snapshot first if need be; raises SnapshotError when it cannot be)."""
+    folder = snapshot_root(engine) / f"v{version}.{SNAPSHOT_FORMAT}"
+    if version is None or not (folder / COMPLETE).exists():
+        folder = write_snapshot(engine)
+    meta = json.loads((folder / META).read_text())
     frames = {}
     for table, contract in CONTRACTS.items():
         frame = pl.read_parquet(folder / f"{table}.parquet")
         frames[table] = contract.validate(frame, lazy=True)
     bookkeeping = {name: pl.read_parquet(folder / f"{name}.parquet") for name in BOOKKEEPING}
-    return Dataset(meta["data_version"], meta["extract_date"], bool(meta["synthetic"]), frames,
-                   bookkeeping["quarantine"], bookkeeping["ingest_batches"])
+    extract_date = meta["extract_date"] and dt.date.fromisoformat(meta["extract_date"])
+    return Dataset(meta["data_version"], extract_date, meta["synthetic"], frames, bookkeeping["quarantine"],
+                   bookkeeping["ingest_batches"])

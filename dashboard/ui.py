@@ -6,6 +6,9 @@ Pages stay thin: they pick a metric, call dashboard/metrics, and draw with dashb
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
+import time
 from dataclasses import replace
 from urllib.parse import urlencode
 
@@ -17,10 +20,11 @@ from dashboard import access, audit, exports, metrics, store
 from dashboard import filters as filter_model
 from dashboard.access import Policy, Viewer
 from dashboard.filters import Choices, Filters
-from dashboard.loaders import Dataset, load_dataset
+from dashboard.loaders import Dataset, SnapshotError, complete_snapshots, load_dataset
 from dashboard.metrics import catalogue
 
-VERSION_CHECK_SECONDS = 30  # how stale a page may be after an ingest; no database read on each rerun
+# How stale a page may be after an ingest: the store is asked at most this often, never on each rerun.
+VERSION_CHECK_SECONDS = float(os.environ.get("CARTGOV_VERSION_CHECK_SECONDS", "30"))
 GLOBAL_KEYS = ("start", "end", "centre", "product", "ta", "age")
 # The page-level parameters each page has widgets for: a share link carries only these (and the global filters).
 PAGE_STATE = {"toxicity": ("metric", "adjust", "overdispersion"), "itu": ("adjust", "overdispersion"),
@@ -35,21 +39,62 @@ def _data_version(url: str) -> int:
 
 @st.cache_resource(show_spinner="Loading the data…", max_entries=2)
 def _dataset(url: str, version: int) -> Dataset:
-    data = load_dataset(store.engine_for(url))
+    data = load_dataset(store.engine_for(url), version)
     data.episodes  # noqa: B018 - build the episode table once per data version, not on a page run
     return data
 
 
+@st.cache_resource(show_spinner=False)
+def _unprepared() -> dict[tuple[str, int], tuple[float, int, str]]:
+    """Store versions whose snapshot could not be written: (when, the version shown instead, why)."""
+    return {}
+
+
+def _shown_version(url: str) -> tuple[int, str | None]:
+    """The data version pages show: the store's, unless its snapshot cannot be written (a full disk), in which case
+    the newest complete snapshot stays in use and the write is retried every VERSION_CHECK_SECONDS."""
+    version = _data_version(url)
+    failed = _unprepared().get((url, version))
+    if failed and time.monotonic() - failed[0] < VERSION_CHECK_SECONDS:
+        return failed[1], failed[2]
+    try:
+        _dataset(url, version)
+    except SnapshotError as error:
+        older = [v for v in complete_snapshots(store.engine_for(url)) if v < version]
+        if not older:
+            raise
+        logging.getLogger(__name__).warning("%s; showing version %d meanwhile", error, older[-1])
+        _unprepared()[(url, version)] = (time.monotonic(), older[-1], error.reason)
+        return older[-1], error.reason
+    _unprepared().pop((url, version), None)
+    return version, None
+
+
 def dataset() -> Dataset:
-    """The validated frames of the store's current data version, loaded once per version per server."""
+    """The validated frames of the data version pages show, loaded once per version per server."""
     url = store.database_url()
     try:
-        return _dataset(url, _data_version(url))
+        return _dataset(url, _shown_version(url)[0])
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         _data_version.clear()  # the next interaction asks the store again
         st.error("The data store is unavailable. Nothing is shown rather than something stale or wrong; "
                  "try again in a moment.", icon=":material/cloud_off:")
+        st.button("Try again", icon=":material/refresh:")  # a click reruns the page, which asks the store again
         st.stop()
+    except SnapshotError as error:
+        logging.getLogger(__name__).error("%s", error)
+        st.error(f"The data cannot be prepared for display ({error.reason}); nothing is shown. Try again in a moment.",
+                 icon=":material/error:")
+        st.stop()
+
+
+def freshness_notice(data: Dataset) -> None:
+    """A warning while newer data cannot be prepared for display (drawn once per run, by the entrypoint)."""
+    problem = _shown_version(store.database_url())[1]
+    if problem:
+        st.warning(f"Newer data has arrived but cannot be prepared for display ({problem}). These pages show data "
+                   f"version {data.data_version}, extracted {data.extract_date}, until it can.",
+                   icon=":material/history:")
 
 
 @st.cache_resource(max_entries=64, show_spinner="Looking for signals…")
@@ -138,7 +183,7 @@ def calc(name: str, *args, **options):
     """dashboard.metrics.<name>(dataset, *args, **options), computed once per data version and arguments: a page
     rerun with the same filters reads it from memory."""
     url = store.database_url()
-    return _computed(url, _data_version(url), name, args, tuple(sorted(options.items())))
+    return _computed(url, _shown_version(url)[0], name, args, tuple(sorted(options.items())))
 
 
 def metric(data: Dataset, metric_id: str, by: str | None = None, filters: Filters | None = None,

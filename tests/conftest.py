@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -59,8 +60,15 @@ def postgres_url() -> str:
     from dashboard import store
 
     store.engine_for(url).dispose()
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    for attempt in range(20):  # an autovacuum worker visiting the new database cannot be forced out: wait for it
+        try:
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            break
+        except sa.exc.DBAPIError:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
     admin.dispose()
 
 
@@ -104,6 +112,7 @@ def chromium_path() -> str:
 class Served:
     url: str  # where the browser goes
     database_url: str  # the store behind it
+    pid: int  # the server process (`cartgov serve` execs Streamlit in place)
 
 
 @contextlib.contextmanager
@@ -128,7 +137,7 @@ def serve(database_url: str, snapshots: Path, log: Path, extra_env: dict | None 
         process.kill()
         pytest.fail("the app did not answer its health check: " + log.read_text())
     try:
-        yield Served(url, database_url)
+        yield Served(url, database_url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -167,3 +176,60 @@ def browser():
         )
         yield chromium
         chromium.close()
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of one test's own (initdb in a temporary folder), which the test may stop and start
+    without disturbing the shared server other tests use. Its role has a password of its own."""
+
+    def __init__(self, folder: Path, password: str):
+        binaries = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip())
+        if not (binaries / "initdb").exists():
+            candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+            if not candidates:
+                missing("PostgreSQL's initdb is not installed")
+            binaries = candidates[-1].parent
+        self.binaries, self.folder, self.port, self.password = binaries, folder, free_port(), password
+        self.url = f"postgresql+psycopg://cartgov:{password}@127.0.0.1:{self.port}/cartgov"
+        folder.mkdir(mode=0o700)
+        (folder / "pw").write_text(password)
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            shutil.chown(folder, "postgres", "postgres")
+            shutil.chown(folder / "pw", "postgres", "postgres")
+        self._run("initdb", "-D", str(folder / "data"), "-U", "cartgov", "--pwfile", str(folder / "pw"),
+                  "--auth", "scram-sha-256", "-E", "UTF8", "--no-sync")
+        self.start()
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "cartgov", "cartgov",
+                  env={"PGPASSWORD": password})
+
+    def _run(self, tool: str, *args: str, env: dict | None = None) -> None:
+        command = [str(self.binaries / tool), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=self.folder, timeout=120,
+                                env={**os.environ, **(env or {})})
+        if result.returncode:
+            pytest.fail(f"{tool} failed: {result.stderr}")
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-l", str(self.folder / "log"), "-w", "-o",
+                  f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop")
+
+
+@pytest.fixture
+def private_postgres():
+    if not shutil.which("pg_config") and not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        missing("PostgreSQL is not installed")
+    folder = Path(tempfile.mkdtemp(prefix="cartgov-pg-")) / "cluster"
+    folder.parent.chmod(0o755)  # the postgres user must reach the cluster's own (private) folder
+    server = PrivatePostgres(folder, password=f"pw-{uuid.uuid4().hex}")
+    yield server
+    from dashboard import store
+
+    store.engine_for(server.url).dispose()
+    with contextlib.suppress(Exception):
+        server.stop()
+    shutil.rmtree(folder.parent, ignore_errors=True)

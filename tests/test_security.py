@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import socket
+import time
+import uuid
+
 import polars as pl
 import pytest
 
 from dashboard import store
 from dashboard.ingest import ingest
-from tests.conftest import SAMPLE, serve
+from tests.conftest import BAD_SUBMISSION, SAMPLE, run_cli, serve
 from tests.test_app import run_app
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
@@ -88,3 +93,78 @@ def test_a_missing_or_broken_access_file_lets_nobody_in(monkeypatch, seeded_sqli
     assert [t.value for t in app.title] == ["Access denied"]
     assert "nobody is let in" in app.error[0].value
     assert not app.dataframe and not app.metric
+
+
+PAGES = ["overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres", "data-quality"]
+
+
+@pytest.mark.browser
+def test_secrets_are_never_shown_logged_or_exported(private_postgres, browser, tmp_path):
+    """The store's password and the pseudonym secret appear on no page, in no share link, log, CLI output or pack,
+    also when the store goes away and when a password is wrong."""
+    secret = f"pseudonym-secret-{uuid.uuid4().hex}"
+    ingest(store.engine_for(private_postgres.url), [SAMPLE])
+    people = {"panel@example.nhs.uk": ("national", ""), "lead@example.nhs.uk": ("centre", 'centre = "MID02"'),
+              "board@example.nhs.uk": ("observer", "")}
+    (tmp_path / "access.toml").write_text("".join(f'[users."{who}"]\nrole = "{role}"\n{extra}\n'
+                                                  for who, (role, extra) in people.items()))
+    env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(tmp_path / "access.toml"),
+           "CARTGOV_PSEUDONYM_SECRET": secret, "CARTGOV_VERSION_CHECK_SECONDS": "1"}
+    seen = []
+    with serve(private_postgres.url, tmp_path / "snapshots", tmp_path / "serve.log", env) as app:
+        for who, paths in (("lead@example.nhs.uk", PAGES), ("panel@example.nhs.uk", ["overview", "data-quality"]),
+                           ("board@example.nhs.uk", ["centres"])):
+            context = browser.new_context(extra_http_headers={"X-Forwarded-Email": who},
+                                          viewport={"width": 1400, "height": 2000})
+            page = context.new_page()
+            for path in paths:
+                page.goto(f"{app.url}/{path}")
+                page.wait_for_selector(IDLE, timeout=60_000)
+                page.locator("h1").first.wait_for()
+                seen.append(page.content())
+            page.get_by_text("Share this view").click()
+            seen.append(page.locator("[data-testid='stCode']").inner_text())
+        private_postgres.stop()  # the driver's connection error must not carry the URL to the page or the log
+        time.sleep(1.5)
+        page.get_by_test_id("stSidebarUserContent").get_by_role("link", name="Overview", exact=True).click()
+        page.get_by_text("The data store is unavailable").wait_for()
+        seen.append(page.content())
+        private_postgres.start()
+    seen.append((tmp_path / "serve.log").read_text())
+    cli_env = {"CARTGOV_DATABASE_URL": private_postgres.url, "CARTGOV_PSEUDONYM_SECRET": secret}
+    for command in (["metrics", "--metric", "crs_severe", "--by", "centre", "--format", "json"],
+                    ["quarantine", "list"], ["ingest", str(BAD_SUBMISSION)],
+                    ["report", "--out", str(tmp_path / "pack.html"), "--role", "centre", "--centre", "MID02"]):
+        result = run_cli(*command, env=cli_env)
+        assert result.returncode in (0, 1), result.stderr
+        seen += [result.stdout, result.stderr]
+    seen.append((tmp_path / "pack.html").read_text())
+    wrong = private_postgres.url.replace(private_postgres.password, "wrong-password-shown-nowhere")
+    refused = run_cli("metrics", "--metric", "crs_severe", env={"CARTGOV_DATABASE_URL": wrong})
+    assert refused.returncode == 2 and "password authentication failed" in refused.stderr
+    seen += [refused.stdout, refused.stderr]
+    everything = "\n".join(seen)
+    assert not re.search(r"://[^/\s]+:[^/\s]+@", everything)  # no URL with credentials in it
+    for hidden in (private_postgres.password, secret, "wrong-password-shown-nowhere"):
+        assert hidden not in everything
+
+
+def _websocket_status(url: str, host: str) -> int:
+    """The HTTP status of a WebSocket handshake to the app, as a browser under `host` would make it."""
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall((f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                            f"Sec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n\r\n").encode())
+        return int(connection.recv(1024).split(b" ", 2)[1])
+
+
+def test_allowed_hosts_refuse_a_browser_under_any_other_host_name(seeded_sqlite, tmp_path):
+    """DNS rebinding: a page on evil.example whose name resolves to the app's address must not get a session."""
+    env = {"CARTGOV_ALLOWED_HOSTS": "127.0.0.1, cart-governance.example.nhs.uk"}
+    with serve(seeded_sqlite, tmp_path / "snapshots", tmp_path / "serve.log", env) as app:
+        assert _websocket_status(app.url, "127.0.0.1") == 101
+        assert _websocket_status(app.url, "cart-governance.example.nhs.uk") == 101
+        assert _websocket_status(app.url, "evil.example") == 403
+    with serve(seeded_sqlite, tmp_path / "snapshots", tmp_path / "serve-any.log") as app:
+        assert _websocket_status(app.url, "evil.example") == 101  # unset: any host (documented default)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -10,7 +12,14 @@ import sqlalchemy as sa
 
 from dashboard import store
 from dashboard.ingest import ingest
-from dashboard.loaders import load_dataset, snapshot_root
+from dashboard.loaders import (
+    SNAPSHOT_FORMAT,
+    SnapshotError,
+    _consistent_read,
+    complete_snapshots,
+    load_dataset,
+    snapshot_root,
+)
 from data_contracts import CONTRACTS
 from data_contracts.submission import cast_to_contract, read_text
 from tests.conftest import SAMPLE
@@ -74,7 +83,7 @@ def test_a_snapshot_is_written_once_per_data_version(sqlite_url):
     ingest(engine, [SAMPLE])
     load_dataset(engine)
     folders = sorted(p.name for p in snapshot_root(engine).iterdir())
-    assert folders == ["v1.2"]
+    assert folders == [f"v1.{SNAPSHOT_FORMAT}"]
     # The snapshot, not the store, is what a second load reads: emptying the table does not show until a new version.
     with engine.begin() as connection:
         connection.execute(sa.delete(store.DATA_TABLES["followup"]))
@@ -90,7 +99,7 @@ def test_old_snapshots_are_pruned_keeping_the_previous_version(sqlite_url, tmp_p
         infusions.head(1).with_columns(pl.lit(age).alias("age_at_infusion")).write_csv(tmp_path / "infusions.csv")
         assert ingest(engine, [tmp_path / "infusions.csv"], extract_date=dt.date(2026, 9, 30)).data_version == version
     load_dataset(engine)
-    assert sorted(p.name for p in snapshot_root(engine).iterdir()) == ["v2.2", "v3.2"]
+    assert sorted(p.name for p in snapshot_root(engine).iterdir()) == [f"v2.{SNAPSHOT_FORMAT}", f"v3.{SNAPSHOT_FORMAT}"]
 
 
 def test_a_store_made_by_an_older_version_is_refused_with_a_clear_message(tmp_path):
@@ -100,3 +109,50 @@ def test_a_store_made_by_an_older_version_is_refused_with_a_clear_message(tmp_pa
         connection.execute(sa.text("CREATE TABLE quarantine (id INTEGER PRIMARY KEY, batch_id TEXT)"))
     with pytest.raises(store.OutdatedStore, match=r"table quarantine lacks path, table_name"):
         store.engine_for(url)
+
+
+def test_a_snapshot_that_cannot_be_written_leaves_the_previous_one_in_use(sqlite_url, tmp_path, monkeypatch):
+    engine = store.engine_for(sqlite_url)
+    ingest(engine, [SAMPLE])
+    load_dataset(engine)
+    infusions = pl.read_csv(SAMPLE / "infusions.csv", infer_schema=False)
+    infusions.head(1).with_columns(pl.lit("70").alias("age_at_infusion")).write_csv(tmp_path / "infusions.csv")
+    assert ingest(engine, [tmp_path / "infusions.csv"], extract_date=dt.date(2026, 9, 30)).data_version == 2
+    written = []
+
+    def disk_full(frame, path, **options):
+        if written:  # the first file fits, the second does not
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+        Path(path).write_bytes(b"PAR1")
+
+    with monkeypatch.context() as patched, pytest.raises(SnapshotError, match="version 2 could not") as raised:
+        patched.setattr(pl.DataFrame, "write_parquet", disk_full)
+        load_dataset(engine)
+    assert raised.value.reason == "No space left on device"
+    # Nothing half-written is left, and version 1's snapshot is whole and still loads.
+    assert sorted(p.name for p in snapshot_root(engine).iterdir()) == [f"v1.{SNAPSHOT_FORMAT}"]
+    assert complete_snapshots(engine) == [1]
+    previous = load_dataset(engine, version=1)
+    assert (previous.data_version, previous.synthetic, previous.extract_date) == (1, True, dt.date(2026, 9, 30))
+    episode = infusions["episode_id"][0]
+    assert previous["infusions"].filter(pl.col("episode_id") == episode)["age_at_infusion"].to_list() != [70]
+    # Once there is room again, the new version is written and read.
+    assert load_dataset(engine)["infusions"].filter(pl.col("episode_id") == episode)["age_at_infusion"].to_list() \
+        == [70]
+    assert complete_snapshots(engine) == [1, 2]
+
+
+def test_a_snapshot_reads_one_committed_state_of_the_store(store_url):
+    """Its version and its rows come from one transaction: an ingest committing meanwhile is not half in it."""
+    engine = store.engine_for(store_url)
+    ingest(engine, [SAMPLE])
+    with engine.connect() as reader:
+        _consistent_read(reader)
+        assert store.read_dataset(reader)["data_version"] == 1
+        with engine.begin() as writer:  # commits while the snapshot is being read
+            writer.execute(sa.delete(store.DATA_TABLES["followup"]))
+            store.bump_version(writer, None, True)
+        assert store.read_dataset(reader)["data_version"] == 1
+        assert reader.execute(sa.select(sa.func.count()).select_from(store.DATA_TABLES["followup"])).scalar() == 2891
+    assert store.data_version(engine) == 2
