@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
@@ -9,6 +10,7 @@ import uuid
 
 import polars as pl
 import pytest
+import sqlalchemy as sa
 
 from dashboard import store
 from dashboard.ingest import ingest
@@ -168,3 +170,44 @@ def test_allowed_hosts_refuse_a_browser_under_any_other_host_name(seeded_sqlite,
         assert _websocket_status(app.url, "evil.example") == 403
     with serve(seeded_sqlite, tmp_path / "snapshots", tmp_path / "serve-any.log") as app:
         assert _websocket_status(app.url, "evil.example") == 101  # unset: any host (documented default)
+
+
+INJECTIONS = ["x'; DROP TABLE infusions; --", "' OR '1'='1", 'MID02" OR 1=1 --', "1); DELETE FROM followup; --"]
+
+
+def test_sql_in_cli_filters_is_refused_and_never_reaches_the_store(seeded_sqlite):
+    from click.testing import CliRunner
+
+    from dashboard.cli import main
+
+    before = store.row_counts(store.engine_for(seeded_sqlite))
+    runner = CliRunner()
+    for value in INJECTIONS:
+        for option in ("--centre", "--product", "--ta", "--age", "--start"):
+            result = runner.invoke(main, ["metrics", "--metric", "crs_severe", option, value,
+                                          "--database-url", seeded_sqlite])
+            assert result.exit_code == 2, result.output
+            assert "invalid filter" in result.output or f"Invalid value for '{option}'" in result.output
+        held = runner.invoke(main, ["quarantine", "list", "--centre", value, "--format", "json",
+                                    "--database-url", seeded_sqlite])
+        assert (held.exit_code, json.loads(held.output)) == (0, [])  # matched as a value, nothing matched
+    assert store.row_counts(store.engine_for(seeded_sqlite)) == before
+
+
+def test_sql_in_submitted_text_is_stored_as_text(store_url, tmp_path):
+    """Submitted values are bound parameters on SQLite and PostgreSQL: SQL in a cell is data, never a statement."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    for path in SAMPLE.glob("*.*"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    centres = pl.read_csv(SAMPLE / "centres.csv", infer_schema=False)
+    names = dict(zip(centres["centre_code"][:len(INJECTIONS)], INJECTIONS, strict=True))
+    centres.with_columns(pl.col("centre_code").replace_strict(names, default=pl.col("centre_name"))
+                         .alias("centre_name")).write_csv(folder / "centres.csv")
+    engine = store.engine_for(store_url)
+    assert ingest(engine, [folder]).exit_code == 0
+    with engine.connect() as connection:
+        stored = dict(connection.execute(sa.select(store.DATA_TABLES["centres"].c.centre_code,
+                                                   store.DATA_TABLES["centres"].c.centre_name)).all())
+    assert {code: stored[code] for code in names} == names
+    assert store.row_counts(engine)["infusions"] == 3000 and store.row_counts(engine)["followup"] == 2891
