@@ -181,18 +181,20 @@ def _quarantine_rows(report: FileReport, batch_id: str, now: dt.datetime, parent
         pl.col("rule").str.starts_with(MISSING_PARENT).all().alias("missing_parent_only"),
     )
     key = PRIMARY_KEYS[check.table]
-    rows = check.text.with_columns(_row_centres(check, parents).alias("_centre")).join(
-        reasons, left_on=ROW, right_on="row", how="inner"
-    )
-    value_columns = [c for c in check.text.columns if c != ROW]
+    # The file's values are kept apart from the bookkeeping (reasons, centre): joined into one frame, an unknown
+    # extra column named "reasons" or "missing_parent_only" was stored in place of the reasons, or crashed the batch.
+    held = check.text[ROW].is_in(reasons["row"].implode())
+    originals = check.text.filter(held).drop(ROW)
+    centres = _row_centres(check, parents).filter(held)
     return [
         {
-            "batch_id": batch_id, "path": report.path, "table_name": check.table, "row_number": row[ROW],
-            "record_key": row.get(key), "centre_code": row["_centre"],
-            "original_values": {c: row[c] for c in value_columns}, "reasons": row["reasons"],
-            "missing_parent_only": row["missing_parent_only"], "quarantined_at": now,
+            "batch_id": batch_id, "path": report.path, "table_name": check.table, "row_number": reason["row"],
+            "record_key": values.get(key), "centre_code": centre, "original_values": values,
+            "reasons": reason["reasons"], "missing_parent_only": reason["missing_parent_only"], "quarantined_at": now,
         }
-        for row in rows.iter_rows(named=True)
+        # Both in row order: the problems are sorted by row and the text is read in order.
+        for values, centre, reason in zip(originals.iter_rows(named=True), centres,
+                                          reasons.sort("row").iter_rows(named=True), strict=True)
     ]
 
 

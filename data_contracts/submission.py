@@ -72,10 +72,14 @@ def read_text(path: Path) -> pl.DataFrame:
             raise RefusedFile(f"{path}: not a readable Parquet file ({error.__class__.__name__})") from None
         _check_parquet_types(path, frame)
         frame = frame.select(pl.all().cast(pl.Utf8))
+        _refuse_nul_bytes(path, frame)
     elif suffix == ".csv":
         frame = _read_csv_text(path)
     else:
         raise RefusedFile(f"{path}: only .csv and .parquet files can be read")
+    if ROW in frame.columns:
+        # The reader numbers the rows in a column of that name; a file's own column would clash with it.
+        raise RefusedFile(f"{path}: a column is named {ROW}, a name kept for row numbers; rename or remove it")
     return frame.select(pl.all().str.strip_chars().replace("", None)).with_row_index(ROW, offset=1).with_columns(
         pl.col(ROW).cast(pl.Int64)
     )
@@ -96,6 +100,17 @@ def _check_parquet_types(path: Path, frame: pl.DataFrame) -> None:
                           f"{_TYPE_NAMES[dtype]}")
 
 
+def _refuse_nul_bytes(path: Path, frame: pl.DataFrame) -> None:
+    """A Parquet text cell with a NUL byte refuses the file: PostgreSQL cannot store it (see _read_csv_text)."""
+    hint = "no text column can hold one; remove it"
+    if any("\x00" in name for name in frame.columns):
+        raise RefusedFile(f"{path}: a NUL byte (0x00) in the header; {hint}")
+    for name in frame.columns:
+        rows = frame[name].str.contains("\x00", literal=True).arg_true()
+        if rows.len():
+            raise RefusedFile(f"{path}: a NUL byte (0x00) in column {name}, row {rows[0] + 1}; {hint}")
+
+
 _TYPE_NAMES = {pl.Int64: "whole numbers", pl.Date: "dates", pl.Boolean: "true/false", pl.Utf8: "text"}
 
 
@@ -110,6 +125,12 @@ def _read_csv_text(path: Path) -> pl.DataFrame:
         raise RefusedFile(
             f"{path}: not UTF-8 (byte 0x{raw[error.start]:02x} on line {line}); save the file as UTF-8"
         ) from None
+    # A NUL byte is not text: it means a UTF-16 (without BOM) or binary file, and PostgreSQL cannot store it, so a
+    # NUL in a cell that passed every rule (an id, say) crashed the whole batch there. Checked before polars, whose
+    # error messages may quote the line, NUL and all, into the batch's message.
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise RefusedFile(f"{path}: a NUL byte (0x00) on line {line}; not text (UTF-16?); save the file as UTF-8")
     header = text.splitlines()[0]
     if "," not in header and any(sep in header for sep in (";", "\t", "|")):
         sep = next(s for s in (";", "\t", "|") if s in header)
@@ -158,7 +179,10 @@ def cast_to_contract(table: str, text: pl.DataFrame, path: Path) -> tuple[pl.Dat
 
 def _cast(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Date:
-        return column.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+        # Polars reads years such as 0000 or -0001, which neither Python nor the store can hold (the batch crashed
+        # when such a row was written): only dates from 0001-01-01 to 9999-12-31 are dates.
+        date = column.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+        return pl.when(date.is_between(dt.date(1, 1, 1), dt.date(9999, 12, 31))).then(date)
     if dtype == pl.Boolean:
         lowered = column.str.to_lowercase()
         return pl.when(lowered.is_in(_TRUE)).then(True).when(lowered.is_in(_FALSE)).then(False)
@@ -291,10 +315,22 @@ def check_frame(table: str, text: pl.DataFrame, path: Path, parents: Parents) ->
     rule_problems = rule_problems.join(cast_problems.select("row", "column"), on=["row", "column"], how="anti")
     reference_problems = check_references(table, typed, parents)
     problems = pl.concat([cast_problems, rule_problems, reference_problems]).unique(maintain_order=True)
-    problems = problems.sort("row", maintain_order=True)
+    problems = problems.sort("row", maintain_order=True).with_columns(_quoted(pl.col("value")))
     valid = typed.filter(~pl.col(ROW).is_in(problems["row"].implode()))
     parents.add(table, valid)
     return TableCheck(table, str(path), text, valid, problems, ignored)
+
+
+QUOTED_CHARS = 200
+
+
+def _quoted(value: pl.Expr) -> pl.Expr:
+    """A reason quotes at most QUOTED_CHARS of its value: a 10 MB cell is kept whole in the row's original values,
+    not repeated in every report line and reason."""
+    length = value.str.len_chars()
+    return pl.when(length > QUOTED_CHARS).then(
+        pl.format("{}... ({} characters)", value.str.slice(0, QUOTED_CHARS), length)
+    ).otherwise(value)
 
 
 def check_file(path: Path, parents: Parents, table: str | None = None) -> TableCheck:

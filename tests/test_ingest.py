@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import datetime as dt
+import io
 import json
 import os
+import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dashboard import store, synthetic
 from dashboard.ingest import ingest
+from data_contracts import PRIMARY_KEYS, polars_schema
 from tests.conftest import BAD_SUBMISSION, PROJECT_ROOT, SAMPLE, run_cli
 
 EXTRACT = dt.date(2026, 9, 30)
 INFUSIONS = pl.read_csv(SAMPLE / "infusions.csv", infer_schema=False)
 FOLLOWUP = pl.read_csv(SAMPLE / "followup.csv", infer_schema=False)
+REFERRALS = pl.read_csv(SAMPLE / "referrals.csv", infer_schema=False)
 
 
 @pytest.fixture
@@ -79,6 +88,8 @@ REFUSED = [
     ("dates as 14/03/2025", INFUSIONS.head(3).with_columns(
         pl.col("infusion_date").str.strptime(pl.Date).dt.strftime("%d/%m/%Y")).write_csv().encode(),
      "dates must be ISO 8601, e.g. 2025-03-14; column infusion_date, row 1 has "),
+    ("UTF-16", INFUSIONS.head(3).write_csv().encode("utf-16"), "not UTF-8 (byte 0xff on line 1)"),
+    ("a NUL byte", INFUSIONS.head(3).write_csv().replace("EP", "EP\x00", 1).encode(), "a NUL byte (0x00) on line 2"),
 ]
 
 
@@ -275,6 +286,231 @@ def test_any_corruption_never_crashes_and_never_loses_a_row(seeded_sqlite, tmp_p
             stored = connection.execute(sa.select(sa.func.count()).select_from(store.quarantine).where(
                 store.quarantine.c.batch_id == report.batch_id)).scalar_one()
         assert report.batch_id is None or stored == file.quarantined
+
+
+# Structured corruption: a small valid submission of three related tables, then damage cell by cell and byte by byte.
+
+TABLES = ("referrals", "infusions", "followup")  # parents first
+PARENT = {"infusions": "referrals", "followup": "infusions"}
+STORED_KEYS = {"referrals": "RF0000001", "infusions": "EP0000001", "followup": "EP0000001"}  # in the seeded store
+DATE_COLUMNS = {t: [c for c, dtype in polars_schema(t).items() if dtype == pl.Date] for t in TABLES}
+HUGE_CELL = "A" * (10 * 1024 * 1024)  # 10 MB, built once
+ODD_VALUES = {  # what a cell of each type may wrongly hold
+    pl.Int64: ["sixty", "3.5", "3.0", "1e3", "-1", "99999999999999999999", "NaN", "inf", "0x1F", "1,000"],
+    pl.Date: ["14/03/2025", "2025/03/14", "2025-3-4", "20250314", "2025-03-14T10:00:00", "2025-02-30", "0000-06-01",
+              "-0001-06-01", "+10000-01-01", "1900-01-01"],
+    pl.Boolean: ["yes", "maybe", "TRUE", "0", "2", "on"],
+    pl.Utf8: ["Caf\u00e9", "\u00e9t\u00e9 \u20ac", '"quoted"', "a,b", "line\nbreak", "=1+1", "lower case", "EP0000001",
+              "RF0000001", "LDN01", "axi-cel", "TA872"],
+}
+ANY_TYPE = ["", " ", "null", "N/A", "42", "2025-03-14", "true"]
+# Names that clash with the reader's or the quarantine's own bookkeeping, or nearly match a contract column.
+ODD_NAMES = ["_row", "row", "reasons", "missing_parent_only", "_centre", "index", "", " episode_id", "EPISODE_ID",
+             "referral_id", "episode_id"]
+BYTE_LEVEL = ["latin1", "utf16", "invalid_utf8", "nul_byte", "truncate"]
+KINDS = ["shuffle_columns", "rename_column", "drop_column", "duplicate_column", "extra_column", "retype",
+         "reformat_dates", "null", "null_key", "duplicate_row", "stored_key", "huge_cell", *BYTE_LEVEL]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    kind: str
+    table: str
+    column: str = ""
+    row: int = 0  # -1: every row
+    value: str = ""
+    at: float = 0.0  # where in the file's bytes
+
+
+@st.composite
+def mutations(draw) -> Mutation:
+    kind = draw(st.sampled_from(KINDS))
+    table = draw(st.sampled_from([t for t in TABLES if DATE_COLUMNS[t]] if kind == "reformat_dates" else TABLES))
+    if kind in ("truncate", "invalid_utf8", "nul_byte"):
+        return Mutation(kind, table, at=draw(st.floats(0, 1)))
+    if kind in ("shuffle_columns", "utf16"):
+        return Mutation(kind, table, row=draw(st.integers(0, 99)))  # row: the shuffle's seed
+    if kind in ("null_key", "stored_key"):
+        return Mutation(kind, table, PRIMARY_KEYS[table], draw(st.integers(0, 4)))
+    if kind == "reformat_dates":
+        return Mutation(kind, table, draw(st.sampled_from(DATE_COLUMNS[table])), draw(st.integers(-1, 4)),
+                        draw(st.sampled_from(["%d/%m/%Y", "%Y/%m/%d", "%d-%b-%Y", "%Y%m%d"])))
+    column, row = draw(st.sampled_from(list(polars_schema(table)))), draw(st.integers(0, 4))
+    if kind in ("rename_column", "extra_column"):
+        return Mutation(kind, table, column, row, draw(st.sampled_from(ODD_NAMES)))
+    if kind == "retype":
+        return Mutation(kind, table, column, row, draw(st.sampled_from(ODD_VALUES[polars_schema(table)[column]]
+                                                                       + ANY_TYPE)))
+    return Mutation(kind, table, column, row)
+
+
+def new_submission(n: int = 4) -> dict[str, dict]:
+    """Referrals, their infusions and the follow-up of those, none yet in the store: a header and text rows each."""
+    infusions, followup = new_episodes(n)
+    infusions = infusions.with_columns(pl.col("referral_id").str.replace("RF", "RFN"))
+    referrals = REFERRALS.join(infusions.select(pl.col("referral_id").str.replace("RFN", "RF")), on="referral_id")
+    referrals = referrals.with_columns(pl.col("referral_id").str.replace("RF", "RFN"))
+    return {table: {"header": list(frame.columns), "rows": [list(row) for row in frame.iter_rows()],
+                    "codec": "utf-8", "bytes": []}
+            for table, frame in zip(TABLES, (referrals, infusions, followup), strict=True)}
+
+
+def _apply(table: dict, m: Mutation) -> None:
+    """Damage one table in place; the byte-level damage is done when the file is written."""
+    header, rows = table["header"], table["rows"]
+    if m.kind in BYTE_LEVEL:
+        table["bytes"].append(m)
+        table["codec"] = {"latin1": "latin-1", "utf16": "utf-16"}.get(m.kind, table["codec"])
+        if m.kind == "latin1" and rows and header:  # a character that Latin-1 writes differently from UTF-8
+            rows[0][-1] = "Caf\u00e9"
+        return
+    if m.kind == "shuffle_columns":
+        order = random.Random(m.row).sample(range(len(header)), len(header))
+        table["header"], table["rows"] = [header[c] for c in order], [[row[c] for c in order] for row in rows]
+        return
+    if m.column not in header:  # dropped or renamed by an earlier mutation
+        return
+    c = header.index(m.column)
+    if m.kind == "rename_column":
+        header[c] = m.value
+    elif m.kind == "drop_column":
+        del header[c]
+        for row in rows:
+            del row[c]
+    elif m.kind in ("duplicate_column", "extra_column"):
+        header.append(header[c] if m.kind == "duplicate_column" else m.value)
+        for row in rows:
+            row.append(row[c] if m.kind == "duplicate_column" else "extra")
+    elif rows and m.kind == "duplicate_row":
+        rows.append(list(rows[m.row % len(rows)]))
+    elif rows and m.kind == "reformat_dates":
+        for row in rows if m.row < 0 else [rows[m.row % len(rows)]]:
+            with contextlib.suppress(TypeError, ValueError):  # not a date: left as it is
+                row[c] = dt.date.fromisoformat(row[c]).strftime(m.value)
+    elif rows:
+        rows[m.row % len(rows)][c] = {"retype": m.value, "null": None, "null_key": None,
+                                      "stored_key": STORED_KEYS[m.table], "huge_cell": HUGE_CELL}[m.kind]
+
+
+def _file_bytes(table: dict) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(
+        [table["header"], *[["" if cell is None else cell for cell in row] for row in table["rows"]]]
+    )
+    data = buffer.getvalue().encode(table["codec"], errors="replace")
+    for m in table["bytes"]:
+        cut = int(m.at * len(data))
+        if m.kind == "truncate":
+            data = data[:cut]
+        elif m.kind in ("invalid_utf8", "nul_byte"):
+            data = data[:cut] + (b"\x00" if m.kind == "nul_byte" else b"\xc3\x28") + data[cut:]
+    return data
+
+
+def _keys(connection: sa.Connection, table: str) -> set:
+    return set(connection.execute(sa.select(store.DATA_TABLES[table].c[PRIMARY_KEYS[table]])).scalars())
+
+
+@pytest.fixture
+def seeded_template(seeded_sqlite) -> Path:
+    """The seeded store as one file (its WAL checkpointed), copied afresh for every example."""
+    store.engine_for(seeded_sqlite).dispose()
+    return Path(seeded_sqlite.removeprefix("sqlite:///"))
+
+
+@settings(max_examples=int(os.environ.get("CARTGOV_HYPOTHESIS_EXAMPLES", "150")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(damage=st.lists(mutations(), max_size=5))
+# Each of these once crashed the batch or lost a row's reasons (see data_contracts/submission.py, dashboard/ingest.py).
+@example(damage=[Mutation("retype", "referrals", "referral_date", 0, "0000-06-01")])
+@example(damage=[Mutation("nul_byte", "infusions", at=0.5)])
+@example(damage=[Mutation("extra_column", "infusions", "sex", 0, "_row")])
+@example(damage=[Mutation("extra_column", "infusions", "sex", 0, name) for name in ("reasons", "missing_parent_only")]
+         + [Mutation("retype", "infusions", "sex", 1, "lower case")])
+@example(damage=[Mutation("huge_cell", "infusions", "centre_code", 1)])
+def test_any_structured_corruption_never_crashes_and_never_loses_a_row(seeded_template, damage):
+    submission = new_submission()
+    for m in damage:
+        _apply(submission[m.table], m)
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        shutil.copyfile(seeded_template, folder / "store.db")
+        files = {name: _file_bytes(table) for name, table in submission.items()}
+        for name, data in files.items():
+            (folder / f"{name}.csv").write_bytes(data)
+        engine = store.engine_for(f"sqlite:///{folder / 'store.db'}")
+        try:
+            _check_structured_corruption(engine, folder, files, {m.table for m in damage})
+        finally:
+            engine.dispose()
+
+
+def _check_structured_corruption(engine: sa.Engine, folder: Path, sent: dict[str, bytes], touched: set) -> None:
+    before = counts(engine)
+    with engine.connect() as connection:
+        keys_before = {name: _keys(connection, name) for name in TABLES}
+    report = ingest(engine, [folder], extract_date=EXTRACT)  # never raises: every outcome is in the report
+    after = counts(engine)
+
+    files = {f.table: f for f in report.files}
+    assert list(files) == list(TABLES) and len(report.files) == len(TABLES)  # and nothing waited from before
+    refused = [f for f in report.files if f.refused]
+    assert report.exit_code == (2 if len(refused) == len(TABLES) else
+                                1 if refused or any(f.quarantined for f in report.files) else 0)
+    assert after["ingest_batches"] == before["ingest_batches"] + len(TABLES)
+    assert after["data_version"] == before["data_version"] + 1
+    assert after["quarantine"] == before["quarantine"] + sum(f.quarantined for f in report.files)
+
+    with engine.connect() as connection:
+        for name, file in files.items():
+            assert file.accepted + file.quarantined == file.rows_read
+            assert len(file.message or "") < 1000  # a message never quotes a 10 MB cell back
+            q = store.quarantine
+            stored = connection.execute(sa.select(q.c.row_number, q.c.reasons).where(
+                q.c.batch_id == report.batch_id, q.c.path == file.path)).all()
+            if file.refused:  # nothing from it is written, and the message says which file and what to fix
+                assert (file.rows_read, file.accepted, stored, after[name]) == (0, 0, [], before[name])
+                assert file.message and f"{name}.csv" in file.message
+                continue
+            # Every quarantined row is stored, each with at least one reason naming a contract column and a rule.
+            assert len(stored) == file.quarantined == len({p["row"] for p in file.problems})
+            assert {row for row, _ in stored} == {p["row"] for p in file.problems}
+            for _, reasons in stored:
+                assert reasons and all(r["column"] in polars_schema(name) and r["rule"] for r in reasons)
+                assert all(len(r["value"] or "") < 300 for r in reasons)
+            # Every accepted row is stored; a key already there is replaced, not added.
+            accepted = set(file.check.valid[PRIMARY_KEYS[name]])
+            assert len(accepted) == file.accepted and accepted <= _keys(connection, name)
+            assert after[name] == before[name] + len(accepted - keys_before[name])
+
+    for name, data in sent.items():
+        # An untouched file whose parents are untouched goes in whole.
+        if not {name, PARENT.get(name), PARENT.get(PARENT.get(name, ""))} & touched:
+            assert (files[name].refused, files[name].accepted) == (False, files[name].rows_read)
+        # Bytes that are not UTF-8 text refuse the file, saying so.
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            assert files[name].refused and "not UTF-8" in files[name].message
+            continue
+        if "\x00" in text:
+            assert files[name].refused and "NUL byte" in files[name].message
+
+
+def test_a_nul_byte_is_refused_and_a_year_0_date_quarantined_on_both_back_ends(store_url, tmp_path):
+    """Both once crashed the batch: PostgreSQL cannot store a NUL, and no store holds a date in year 0."""
+    engine = store.engine_for(store_url)
+    ingest(engine, [SAMPLE])
+    infusions, _ = new_episodes(2)
+    (tmp_path / "infusions.csv").write_bytes(infusions.write_csv().replace("EPN", "EPN\x00").encode())
+    write(tmp_path, REFERRALS.head(2).with_columns(pl.col("referral_id") + "N",
+                                                   pl.Series("referral_date", ["0000-06-01", "2018-11-01"])),
+          "referrals.csv")
+    report = ingest(engine, [tmp_path], extract_date=EXTRACT)
+    referrals, infusions = report.files
+    assert (referrals.accepted, referrals.quarantined, referrals.problems[0]["rule"][:8]) == (1, 1, "iso_date")
+    assert infusions.refused and "a NUL byte (0x00) on line 2" in infusions.message
+    assert report.exit_code == 1
 
 
 # --- Crash safety ---
