@@ -82,6 +82,30 @@ def test_a_centre_lead_sees_peers_only_as_pseudonyms(header_app, browser):
     assert not any(c in json.dumps(exported) for c in PEER_CODES)
 
 
+PAGES = ["overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres", "data-quality"]
+PLOTLY_ARRAYS = re.compile(rb'"bdata":\s*"[A-Za-z0-9+/=]*"')  # base64 numbers: any letters, no text
+
+
+def test_nothing_sent_to_a_lead_names_a_peer_on_any_page(header_app, browser):
+    """Every byte of every page sent over the websocket, not only what is drawn: a name behind a null in a table's
+    Arrow data would reach the browser's developer tools (it did, on three pages, before access.relabel was fixed)."""
+    sent = []
+    context = browser.new_context(extra_http_headers={"X-Forwarded-Email": PEOPLE["centre"]})
+    page = context.new_page()
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda data: sent.append(
+        data if isinstance(data, bytes) else data.encode())))
+    for path in PAGES:
+        page.goto(f"{header_app.url}/{path}")
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.locator("h1").first.wait_for()
+    received = PLOTLY_ARRAYS.sub(b"", b"".join(sent))
+    assert len(received) > 100_000  # every page's tables and charts
+    assert CENTRES.filter(pl.col("centre_code") == LEAD_CENTRE)["centre_name"][0].encode() in received
+    assert [n for n in PEER_NAMES if n.encode() in received] == []
+    codes = re.compile(rb"(?<![A-Za-z])(" + b"|".join(c.encode() for c in PEER_CODES) + rb")(?!\d)")
+    assert codes.findall(received) == []
+
+
 def test_a_lead_typing_another_centre_into_the_url_learns_nothing(header_app, browser):
     page = visit(browser, header_app, "centre", "centres?centre=LDN01")
     page.get_by_text("centre: 'LDN01' is not a known value").wait_for()
