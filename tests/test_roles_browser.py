@@ -104,6 +104,10 @@ def test_nothing_sent_to_a_lead_names_a_peer_on_any_page(header_app, browser):
     assert [n for n in PEER_NAMES if n.encode() in received] == []
     codes = re.compile(rb"(?<![A-Za-z])(" + b"|".join(c.encode() for c in PEER_CODES) + rb")(?!\d)")
     assert codes.findall(received) == []
+    infusions = pl.read_csv(SAMPLE / "infusions.csv")
+    sent_episodes = {e.decode() for e in re.findall(rb"EP\d{7}", received)}
+    assert sent_episodes & set(infusions.filter(pl.col("centre_code") == LEAD_CENTRE)["episode_id"])  # own patients
+    assert sent_episodes & set(infusions.filter(pl.col("centre_code") != LEAD_CENTRE)["episode_id"]) == set()
 
 
 def test_a_lead_typing_another_centre_into_the_url_learns_nothing(header_app, browser):
