@@ -26,7 +26,7 @@ page = st.navigation([HOME, *PAGES], position="hidden")
 if page is HOME:
     st.switch_page(PAGES[0], query_params={key: st.query_params.get_all(key) for key in st.query_params})
 
-data = ui.dataset()
+data = ui.open_dataset()
 viewer = ui.sign_in(data)  # stops here with "access denied" for anyone not on the access list
 ui.set_policy(data, viewer)
 st.session_state["_page"] = page.url_path

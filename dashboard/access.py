@@ -121,8 +121,11 @@ class Policy:
     def relabel(self, frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
         """Centre codes in these columns replaced by the viewer's labels; centre names hidden from a lead."""
         labels = self.labels
-        frame = frame.with_columns(pl.col(c).replace_strict(labels, default=pl.col(c)).alias(c)
-                                   for c in columns if c in frame.columns)
+        # A code the policy does not know (a centre newer than the policy) is hidden from a lead, never shown as is.
+        lead = self.viewer.role == "centre"
+        frame = frame.with_columns(
+            pl.col(c).replace_strict(labels, default=None if lead else pl.col(c), return_dtype=pl.Utf8).alias(c)
+            for c in columns if c in frame.columns)
         if self.viewer.role == "centre" and columns:
             if "centre_name" in frame.columns:
                 # A new column holding the lead's own name only. Nulling the old one (when/otherwise) would keep

@@ -165,7 +165,9 @@ def _row_centres(check: TableCheck, parents: Parents) -> pl.Series:
         centres = parents.keys("infusions", "centre_code")
         episodes = parents.keys("infusions", "episode_id")
         lookup = pl.DataFrame({"episode_id": episodes, "centre_code": centres}).unique("episode_id")
-        return check.text.select("episode_id").join(lookup, on="episode_id", how="left")["centre_code"]
+        # In the file's row order: every quarantined row is paired with its centre by position.
+        return check.text.select("episode_id").join(lookup, on="episode_id", how="left",
+                                                    maintain_order="left")["centre_code"]
     column = CENTRE_COLUMN.get(check.table)
     return check.text[column] if column else pl.Series("centre_code", [None] * check.rows_read, dtype=pl.Utf8)
 
@@ -184,18 +186,17 @@ def _quarantine_rows(report: FileReport, batch_id: str, now: dt.datetime, parent
     # The file's values are kept apart from the bookkeeping (reasons, centre): joined into one frame, an unknown
     # extra column named "reasons" or "missing_parent_only" was stored in place of the reasons, or crashed the batch.
     held = check.text[ROW].is_in(reasons["row"].implode())
-    originals = check.text.filter(held).drop(ROW)
-    centres = _row_centres(check, parents).filter(held)
-    return [
-        {
+    by_row = {reason["row"]: reason for reason in reasons.iter_rows(named=True)}
+    rows = []
+    for values, centre in zip(check.text.filter(held).iter_rows(named=True), _row_centres(check, parents).filter(held),
+                              strict=True):
+        reason = by_row[values.pop(ROW)]
+        rows.append({
             "batch_id": batch_id, "path": report.path, "table_name": check.table, "row_number": reason["row"],
             "record_key": values.get(key), "centre_code": centre, "original_values": values,
             "reasons": reason["reasons"], "missing_parent_only": reason["missing_parent_only"], "quarantined_at": now,
-        }
-        # Both in row order: the problems are sorted by row and the text is read in order.
-        for values, centre, reason in zip(originals.iter_rows(named=True), centres,
-                                          reasons.sort("row").iter_rows(named=True), strict=True)
-    ]
+        })
+    return rows
 
 
 def _ensure_reference(connection: sa.Connection) -> bool:

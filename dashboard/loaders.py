@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import hashlib
 import json
 import os
@@ -152,15 +153,24 @@ def write_snapshot(engine: sa.Engine) -> Path:
             (staging / COMPLETE).touch()
             with contextlib.suppress(OSError):  # another process won the race; its snapshot is as good as ours
                 staging.rename(target)
+            if not (target / COMPLETE).exists():
+                raise OSError(errno.EIO, f"{target} could not be put in place")
         except (OSError, pl.exceptions.PolarsError) as error:
-            # "No space left on device", whether from Python (OSError) or from Polars' writer (its last clause)
-            reason = getattr(error, "strerror", None) or re.sub(r" \(os error \d+\)$", "", str(error).split(": ")[-1])
-            raise SnapshotError(version, root, reason) from error
+            raise SnapshotError(version, root, _reason(error)) from error
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
     _prune(root, keep_from=version - 1)
     return target
+
+
+def _reason(error: Exception) -> str:
+    """What went wrong, fit for any reader: the system's words for an I/O error ("No space left on device"), never a
+    message that might quote the data."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    number = re.search(r"\(os error (\d+)\)", str(error))  # Polars' writer reports the I/O error so
+    return os.strerror(int(number.group(1))) if number else "the files could not be written"
 
 
 def complete_snapshots(engine: sa.Engine) -> list[int]:

@@ -55,8 +55,11 @@ def _shown_version(url: str) -> tuple[int, str | None]:
     the newest complete snapshot stays in use and the write is retried every VERSION_CHECK_SECONDS."""
     version = _data_version(url)
     failed = _unprepared().get((url, version))
-    if failed and time.monotonic() - failed[0] < VERSION_CHECK_SECONDS:
-        return failed[1], failed[2]
+    if failed:
+        if time.monotonic() - failed[0] < VERSION_CHECK_SECONDS:
+            return failed[1], failed[2]
+        # One session retries; the others keep the older version meanwhile instead of queueing for the same write.
+        _unprepared()[(url, version)] = (time.monotonic(), *failed[1:])
     try:
         _dataset(url, version)
     except SnapshotError as error:
@@ -70,11 +73,16 @@ def _shown_version(url: str) -> tuple[int, str | None]:
     return version, None
 
 
-def dataset() -> Dataset:
-    """The validated frames of the data version pages show, loaded once per version per server."""
+SHOWN = "_shown_version"  # (data version, why not the newest) of this run, set by open_dataset
+
+
+def open_dataset() -> Dataset:
+    """Called by the entrypoint first on every run: the data version this run shows. Every page, metric and table of
+    the run then uses that one version, even if a newer one arrives half-way (see dataset and calc)."""
     url = store.database_url()
     try:
-        return _dataset(url, _shown_version(url)[0])
+        version, problem = _shown_version(url)
+        data = _dataset(url, version)
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         _data_version.clear()  # the next interaction asks the store again
         st.error("The data store is unavailable. Nothing is shown rather than something stale or wrong; "
@@ -86,11 +94,18 @@ def dataset() -> Dataset:
         st.error(f"The data cannot be prepared for display ({error.reason}); nothing is shown. Try again in a moment.",
                  icon=":material/error:")
         st.stop()
+    st.session_state[SHOWN] = (version, problem)
+    return data
+
+
+def dataset() -> Dataset:
+    """The validated frames of this run's data version (loaded once per version per server)."""
+    return _dataset(store.database_url(), st.session_state[SHOWN][0])
 
 
 def freshness_notice(data: Dataset) -> None:
     """A warning while newer data cannot be prepared for display (drawn once per run, by the entrypoint)."""
-    problem = _shown_version(store.database_url())[1]
+    problem = st.session_state[SHOWN][1]
     if problem:
         st.warning(f"Newer data has arrived but cannot be prepared for display ({problem}). These pages show data "
                    f"version {data.data_version}, extracted {data.extract_date}, until it can.",
@@ -105,7 +120,7 @@ def _signals(url: str, version: int, filters: Filters) -> pl.DataFrame:
 def signals(data: Dataset, filters: Filters) -> list[dict]:
     """The signals list for these filters (computed once per data version and filter state), as this viewer may
     see it."""
-    return policy().signals(_signals(store.database_url(), data.data_version, filters), bool(filters.centre))
+    return policy().signals(_signals(store.database_url(), st.session_state[SHOWN][0], filters), bool(filters.centre))
 
 
 # --- Who is looking: sign-in and the access policy ---
@@ -183,7 +198,7 @@ def calc(name: str, *args, **options):
     """dashboard.metrics.<name>(dataset, *args, **options), computed once per data version and arguments: a page
     rerun with the same filters reads it from memory."""
     url = store.database_url()
-    return _computed(url, _shown_version(url)[0], name, args, tuple(sorted(options.items())))
+    return _computed(url, st.session_state[SHOWN][0], name, args, tuple(sorted(options.items())))
 
 
 def metric(data: Dataset, metric_id: str, by: str | None = None, filters: Filters | None = None,

@@ -306,6 +306,18 @@ def check_references(table: str, typed: pl.DataFrame, parents: Parents) -> pl.Da
     return pl.concat(problems)
 
 
+QUOTED_CHARS = 200
+
+
+def _quoted(value: pl.Expr) -> pl.Expr:
+    """A reason quotes at most QUOTED_CHARS of its value: a 10 MB cell is kept whole in the row's original values,
+    not repeated in every report line and reason."""
+    length = value.str.len_chars()
+    return pl.when(length > QUOTED_CHARS).then(
+        pl.format("{}... ({} characters)", value.str.slice(0, QUOTED_CHARS), length)
+    ).otherwise(value)
+
+
 def check_frame(table: str, text: pl.DataFrame, path: Path, parents: Parents) -> TableCheck:
     """Cast, check every rule and every reference; the accepted rows join `parents` for later tables."""
     ignored = check_columns(table, text, path)
@@ -319,18 +331,6 @@ def check_frame(table: str, text: pl.DataFrame, path: Path, parents: Parents) ->
     valid = typed.filter(~pl.col(ROW).is_in(problems["row"].implode()))
     parents.add(table, valid)
     return TableCheck(table, str(path), text, valid, problems, ignored)
-
-
-QUOTED_CHARS = 200
-
-
-def _quoted(value: pl.Expr) -> pl.Expr:
-    """A reason quotes at most QUOTED_CHARS of its value: a 10 MB cell is kept whole in the row's original values,
-    not repeated in every report line and reason."""
-    length = value.str.len_chars()
-    return pl.when(length > QUOTED_CHARS).then(
-        pl.format("{}... ({} characters)", value.str.slice(0, QUOTED_CHARS), length)
-    ).otherwise(value)
 
 
 def check_file(path: Path, parents: Parents, table: str | None = None) -> TableCheck:

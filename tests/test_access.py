@@ -68,6 +68,12 @@ def test_what_a_lead_is_sent_holds_no_peer_name_even_behind_a_null():
     assert own.encode() in sent
 
 
+def test_a_centre_the_policy_does_not_know_is_hidden_from_a_lead_not_shown_by_code():
+    lead = Policy.for_viewer(Viewer("l", "centre", "MID02"), CENTRES, "s")
+    shown = lead.relabel(pl.DataFrame({"group": ["MID02", "NEW01"]}), "group")
+    assert set(shown["group"].to_list()) == {None, "Your centre"}
+
+
 def test_patient_rows_by_role():
     rows = pl.DataFrame({"episode_id": ["a", "b", "c"], "centre_code": ["MID02", "LDN01", "MID02"]})
     lead = Policy.for_viewer(Viewer("l", "centre", "MID02"), CENTRES, "s")

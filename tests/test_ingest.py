@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from dashboard import store, synthetic
 from dashboard.ingest import ingest
 from data_contracts import PRIMARY_KEYS, polars_schema
+from data_contracts.submission import ROW
 from tests.conftest import BAD_SUBMISSION, PROJECT_ROOT, SAMPLE, run_cli
 
 EXTRACT = dt.date(2026, 9, 30)
@@ -466,7 +467,7 @@ def _check_structured_corruption(engine: sa.Engine, folder: Path, sent: dict[str
             assert file.accepted + file.quarantined == file.rows_read
             assert len(file.message or "") < 1000  # a message never quotes a 10 MB cell back
             q = store.quarantine
-            stored = connection.execute(sa.select(q.c.row_number, q.c.reasons).where(
+            stored = connection.execute(sa.select(q.c.row_number, q.c.reasons, q.c.original_values).where(
                 q.c.batch_id == report.batch_id, q.c.path == file.path)).all()
             if file.refused:  # nothing from it is written, and the message says which file and what to fix
                 assert (file.rows_read, file.accepted, stored, after[name]) == (0, 0, [], before[name])
@@ -474,10 +475,14 @@ def _check_structured_corruption(engine: sa.Engine, folder: Path, sent: dict[str
                 continue
             # Every quarantined row is stored, each with at least one reason naming a contract column and a rule.
             assert len(stored) == file.quarantined == len({p["row"] for p in file.problems})
-            assert {row for row, _ in stored} == {p["row"] for p in file.problems}
-            for _, reasons in stored:
+            assert {row for row, _, _ in stored} == {p["row"] for p in file.problems}
+            sent_rows = {values.pop(ROW): values for values in file.check.text.iter_rows(named=True)}
+            for row, reasons, original in stored:
                 assert reasons and all(r["column"] in polars_schema(name) and r["rule"] for r in reasons)
                 assert all(len(r["value"] or "") < 300 for r in reasons)
+                # Each held row keeps that very row's values and reasons, never a neighbour's.
+                assert original == sent_rows[row]
+                assert {r["rule"] for r in reasons} == {p["rule"] for p in file.problems if p["row"] == row}
             # Every accepted row is stored; a key already there is replaced, not added.
             accepted = set(file.check.valid[PRIMARY_KEYS[name]])
             assert len(accepted) == file.accepted and accepted <= _keys(connection, name)
