@@ -160,8 +160,14 @@ def stacked_bars(frame: pl.DataFrame, x: str, y: str, colour: str, x_title: str,
         xs, ys = part[x].to_list(), part[y].to_list()
         figure.add_bar(x=ys if horizontal else xs, y=xs if horizontal else ys, name=str(key),
                        orientation="h" if horizontal else "v", marker_color=(colours or PRODUCT_COLOURS).get(key))
+    # Horizontal: one readable row per category (a centre's label, "Your centre" or "Peer K", is never cut short).
+    height = max(380, 18 * frame[x].n_unique() + 140) if horizontal else 380
     figure.update_layout(barmode="stack", xaxis_title=y_title if horizontal else x_title,
-                         yaxis_title=x_title if horizontal else y_title, height=380, **LAYOUT)
+                         yaxis_title=x_title if horizontal else y_title, height=height, **LAYOUT)
+    if horizontal:
+        # In the table's order, first at the top (Plotly would otherwise order by first appearance across traces).
+        figure.update_yaxes(autorange="reversed", type="category", categoryorder="array",
+                            categoryarray=frame[x].unique(maintain_order=True).to_list())
     return figure
 
 

@@ -26,7 +26,7 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
         reasons = ui.view(ui.calc("exception_reasons", kind, filters), ("group",), counts=("exceptions",))
         if not ui.empty_notice(reasons, f"{kind} exceptions"):
             st.plotly_chart(charts.stacked_bars(reasons, "group", "exceptions", "reason", "Centre", "Exceptions",
-                                                REASON_COLOURS), key=f"{kind}_reasons")
+                                                REASON_COLOURS, horizontal=True), key=f"{kind}_reasons")
 
 left, right = st.columns(2)
 with left:

@@ -20,7 +20,7 @@ with left:
     if not ui.empty_notice(reasons, "ITU admissions"):
         colours = {"CRS": "#005EB8", "ICANS": "#7C2855", "infection": "#ED8B00", "other": "#768692"}
         st.plotly_chart(charts.stacked_bars(reasons, "group", "admissions", "reason", "Centre", "Admissions",
-                                            colours), key="itu_reasons")
+                                            colours, horizontal=True), key="itu_reasons")
 with right:
     st.subheader("ITU after ICANS grade 2 or more")
     st.caption("The specification asks that patients with ICANS grade 2 or more are discussed with critical care "
