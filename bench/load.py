@@ -36,7 +36,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -44,10 +43,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served import serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -183,43 +184,6 @@ def access_file(everyone: list[Person]) -> str:
         lines += [f'centre = "{person.centre}"'] if person.centre else []
         lines.append("")
     return "\n".join(lines)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def serve(database_url: str, folder: Path, env: dict):
-    """`cartgov serve` on a free loopback port, health-checked; yields (url, pid, log)."""
-    port = _free_port()
-    log = folder / "serve.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--address", "127.0.0.1"], cwd=ROOT,
-        env={**os.environ, "CARTGOV_DATABASE_URL": database_url, "CARTGOV_SNAPSHOT_DIR": str(folder / "snapshots"),
-             **env}, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the app did not answer its health check: " + log.read_text()[-3000:]) from None
-            time.sleep(0.2)
-    try:
-        yield url, process.pid, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def server_pid(pid: int) -> int:
@@ -513,7 +477,8 @@ def run(sessions: int = 20, seconds: float = 120, tier: str = "sample", think: f
         (folder / "access.toml").write_text(access_file(everyone))
         env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_AUTH_HEADER": HEADER,
                "CARTGOV_ACCESS_FILE": str(folder / "access.toml"), "CARTGOV_PSEUDONYM_SECRET": SECRET}
-        base, pid, log = stack.enter_context(serve(database_url, folder, env))
+        log = folder / "serve.log"
+        base, pid = stack.enter_context(serve(database_url, folder / "snapshots", log, env))
         pid = server_pid(pid)
         rss_start = rss_mib(pid)
         origin: dict[str, float] = {}

@@ -9,21 +9,19 @@ cached in bench/.data between runs. Not a test: `make test` only smoke-runs it o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import baseline  # noqa: E402
 import foundation  # noqa: E402
+from served import serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / ".data"
@@ -83,27 +81,9 @@ def ingest_postgres(tier: str) -> dict | None:
     return summary([seconds])
 
 
-@contextlib.contextmanager
 def served(tier: str):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "CARTGOV_DATABASE_URL": f"sqlite:///{DATA / f'{tier}.db'}",
-           "CARTGOV_SNAPSHOT_DIR": str(DATA / "snapshots"), "CARTGOV_AUTH_MODE": "demo"}
-    process = subprocess.Popen([sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--address",
-                                "127.0.0.1"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.2)
-    try:
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    """The app on a tier's cached store, in demo mode."""
+    return serve(f"sqlite:///{DATA / f'{tier}.db'}", DATA / "snapshots", env={"CARTGOV_AUTH_MODE": "demo"})
 
 
 def _chromium(playwright):

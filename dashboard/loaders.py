@@ -121,6 +121,16 @@ class SnapshotError(Exception):
         self.reason = reason  # what a page may show: no server paths
 
 
+def _folder(root: Path, version: int) -> Path:
+    return root / f"v{version}.{SNAPSHOT_FORMAT}"
+
+
+def _version_of(folder: Path) -> int | None:
+    """The data version a snapshot folder holds (None for anything else: a staging folder, a stray file)."""
+    number = folder.name[1:].split(".")[0]
+    return int(number) if folder.name.startswith("v") and number.isdigit() else None
+
+
 def _consistent_read(connection: sa.Connection) -> None:
     """Read the data version and every table from one committed state, whatever an ingest commits meanwhile."""
     if connection.dialect.name == "sqlite":
@@ -136,7 +146,7 @@ def write_snapshot(engine: sa.Engine) -> Path:
         _consistent_read(connection)
         meta = store.read_dataset(connection)
         version = meta["data_version"]
-        target = root / f"v{version}.{SNAPSHOT_FORMAT}"
+        target = _folder(root, version)
         if (target / COMPLETE).exists():
             return target
         staging = None
@@ -175,27 +185,24 @@ def _reason(error: Exception) -> str:
 
 def complete_snapshots(engine: sa.Engine) -> list[int]:
     """The data versions whose snapshot is complete on disk, oldest first."""
-    versions = []
-    for folder in snapshot_root(engine).glob(f"v*.{SNAPSHOT_FORMAT}"):
-        number = folder.name[1:].split(".")[0]
-        if number.isdigit() and (folder / COMPLETE).exists():
-            versions.append(int(number))
-    return sorted(versions)
+    root = snapshot_root(engine)
+    return sorted(v for v in map(_version_of, root.glob(f"v*.{SNAPSHOT_FORMAT}"))
+                  if v is not None and (_folder(root, v) / COMPLETE).exists())
 
 
 def _prune(root: Path, keep_from: int) -> None:
     """Drop snapshots older than the previous version (a reader may still be loading that one)."""
     for folder in root.glob("v*"):
-        number = folder.name[1:].split(".")[0]
-        if number.isdigit() and (int(number) < keep_from or not folder.name.endswith(f".{SNAPSHOT_FORMAT}")):
+        version = _version_of(folder)
+        if version is not None and (version < keep_from or folder != _folder(root, version)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
 def load_dataset(engine: sa.Engine, version: int | None = None) -> Dataset:
     """A data version as validated frames: that version's snapshot if given and on disk, else the store's current
     version (written to a snapshot first if need be; raises SnapshotError when it cannot be)."""
-    folder = snapshot_root(engine) / f"v{version}.{SNAPSHOT_FORMAT}"
-    if version is None or not (folder / COMPLETE).exists():
+    folder = None if version is None else _folder(snapshot_root(engine), version)
+    if folder is None or not (folder / COMPLETE).exists():
         folder = write_snapshot(engine)
     meta = json.loads((folder / META).read_text())
     frames = {}

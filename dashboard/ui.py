@@ -30,6 +30,7 @@ GLOBAL_KEYS = ("start", "end", "centre", "product", "ta", "age")
 PAGE_STATE = {"toxicity": ("metric", "adjust", "overdispersion"), "itu": ("adjust", "overdispersion"),
               "products": ("metric",)}
 GOTO = "_goto_page"  # set by a drill-down callback, honoured by the entrypoint on the next run
+log = logging.getLogger(__name__)
 
 
 @st.cache_data(ttl=VERSION_CHECK_SECONDS, show_spinner=False)
@@ -66,7 +67,7 @@ def _shown_version(url: str) -> tuple[int, str | None]:
         older = [v for v in complete_snapshots(store.engine_for(url)) if v < version]
         if not older:
             raise
-        logging.getLogger(__name__).warning("%s; showing version %d meanwhile", error, older[-1])
+        log.warning("%s; showing version %d meanwhile", error, older[-1])
         _unprepared()[(url, version)] = (time.monotonic(), older[-1], error.reason)
         return older[-1], error.reason
     _unprepared().pop((url, version), None)
@@ -90,7 +91,7 @@ def open_dataset() -> Dataset:
         st.button("Try again", icon=":material/refresh:")  # a click reruns the page, which asks the store again
         st.stop()
     except SnapshotError as error:
-        logging.getLogger(__name__).error("%s", error)
+        log.error("%s", error)
         st.error(f"The data cannot be prepared for display ({error.reason}); nothing is shown. Try again in a moment.",
                  icon=":material/error:")
         st.stop()
@@ -98,9 +99,14 @@ def open_dataset() -> Dataset:
     return data
 
 
+def _run_version() -> int:
+    """The data version of this run (see open_dataset)."""
+    return st.session_state[SHOWN][0]
+
+
 def dataset() -> Dataset:
     """The validated frames of this run's data version (loaded once per version per server)."""
-    return _dataset(store.database_url(), st.session_state[SHOWN][0])
+    return _dataset(store.database_url(), _run_version())
 
 
 def freshness_notice(data: Dataset) -> None:
@@ -120,7 +126,7 @@ def _signals(url: str, version: int, filters: Filters) -> pl.DataFrame:
 def signals(data: Dataset, filters: Filters) -> list[dict]:
     """The signals list for these filters (computed once per data version and filter state), as this viewer may
     see it."""
-    return policy().signals(_signals(store.database_url(), st.session_state[SHOWN][0], filters), bool(filters.centre))
+    return policy().signals(_signals(store.database_url(), _run_version(), filters), bool(filters.centre))
 
 
 # --- Who is looking: sign-in and the access policy ---
@@ -198,7 +204,7 @@ def calc(name: str, *args, **options):
     """dashboard.metrics.<name>(dataset, *args, **options), computed once per data version and arguments: a page
     rerun with the same filters reads it from memory."""
     url = store.database_url()
-    return _computed(url, st.session_state[SHOWN][0], name, args, tuple(sorted(options.items())))
+    return _computed(url, _run_version(), name, args, tuple(sorted(options.items())))
 
 
 def metric(data: Dataset, metric_id: str, by: str | None = None, filters: Filters | None = None,

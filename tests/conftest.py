@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +16,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bench.served import free_port
+from bench.served import serve as serve_app
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = PROJECT_ROOT / "sample_data"
 BAD_SUBMISSION = SAMPLE / "bad_submission"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The app has finished a run (a page drawn) when its root carries this.
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+PAGE_PATHS = ["overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres", "data-quality"]
 
 
 def missing(reason: str) -> None:
@@ -86,12 +90,6 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def seeded_sqlite(sqlite_url) -> str:
     from dashboard import store
@@ -118,29 +116,21 @@ class Served:
 @contextlib.contextmanager
 def serve(database_url: str, snapshots: Path, log: Path, extra_env: dict | None = None):
     """The app as `cartgov serve` starts it, on a free port, health-checked before use."""
-    port = free_port()
-    env = {**os.environ, "CARTGOV_DATABASE_URL": database_url, "CARTGOV_SNAPSHOT_DIR": str(snapshots),
-           **(extra_env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--address", "127.0.0.1"],
-        cwd=PROJECT_ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    with contextlib.ExitStack() as stack:
         try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the app did not answer its health check: " + log.read_text())
-    try:
-        yield Served(url, database_url, process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+            url, pid = stack.enter_context(serve_app(database_url, snapshots, log, extra_env, timeout=60))
+        except RuntimeError as error:  # did not start: a failure of this test, with the server's log
+            pytest.fail(str(error))
+        yield Served(url, database_url, pid)
+
+
+def websocket_bytes(page) -> list[bytes]:
+    """Every message the server sends this page over its websocket from now on (what the browser is given, whether
+    drawn or not), filled in as they arrive."""
+    sent: list[bytes] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda data: sent.append(
+        data if isinstance(data, bytes) else data.encode())))
+    return sent
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ import json
 
 import pytest
 
-from tests.conftest import BAD_SUBMISSION, PROJECT_ROOT, missing, run_cli
+from tests.conftest import BAD_SUBMISSION, IDLE, PAGE_PATHS, PROJECT_ROOT, missing, run_cli
 
 pytestmark = pytest.mark.browser
 
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-PAGES = ["overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres", "data-quality"]
 SCREENSHOTS = PROJECT_ROOT / "var" / "artifacts" / "screenshots"
 AXE = PROJECT_ROOT / "var" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -29,7 +27,7 @@ def wait_idle(page) -> None:
     page.wait_for_selector(IDLE, timeout=60_000)
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", PAGE_PATHS)
 def test_every_page_loads_without_error_and_passes_an_accessibility_audit(served_sample, browser, path):
     page = open_page(browser, f"{served_sample.url}/{path}", height=2400)
     page.locator("h1").first.wait_for()

@@ -12,11 +12,10 @@ import pytest
 from dashboard import store
 from dashboard.ingest import ingest
 from dashboard.loaders import COMPLETE, SNAPSHOT_FORMAT
-from tests.conftest import BAD_SUBMISSION, SAMPLE, serve
+from tests.conftest import BAD_SUBMISSION, IDLE, SAMPLE, serve
 
 pytestmark = pytest.mark.browser
 
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 CHECK_EVERY = 1  # seconds: the served apps here ask the store for its data version every second
 FAST = {"CARTGOV_VERSION_CHECK_SECONDS": str(CHECK_EVERY)}
 UNAVAILABLE = "The data store is unavailable"

@@ -13,11 +13,10 @@ import pytest
 
 from dashboard import store
 from dashboard.ingest import ingest
-from tests.conftest import SAMPLE, run_cli, serve
+from tests.conftest import IDLE, PAGE_PATHS, SAMPLE, run_cli, serve, websocket_bytes
 
 pytestmark = pytest.mark.browser
 
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 CENTRES = pl.read_csv(SAMPLE / "centres.csv")
 LEAD_CENTRE = "MID02"
 PEER_CODES = [c for c in CENTRES["centre_code"] if c != LEAD_CENTRE]
@@ -82,19 +81,16 @@ def test_a_centre_lead_sees_peers_only_as_pseudonyms(header_app, browser):
     assert not any(c in json.dumps(exported) for c in PEER_CODES)
 
 
-PAGES = ["overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres", "data-quality"]
 PLOTLY_ARRAYS = re.compile(rb'"bdata":\s*"[A-Za-z0-9+/=]*"')  # base64 numbers: any letters, no text
 
 
 def test_nothing_sent_to_a_lead_names_a_peer_on_any_page(header_app, browser):
     """Every byte of every page sent over the websocket, not only what is drawn: a name behind a null in a table's
     Arrow data would reach the browser's developer tools (it did, on three pages, before access.relabel was fixed)."""
-    sent = []
     context = browser.new_context(extra_http_headers={"X-Forwarded-Email": PEOPLE["centre"]})
     page = context.new_page()
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda data: sent.append(
-        data if isinstance(data, bytes) else data.encode())))
-    for path in PAGES:
+    sent = websocket_bytes(page)
+    for path in PAGE_PATHS:
         page.goto(f"{header_app.url}/{path}")
         page.wait_for_selector(IDLE, timeout=60_000)
         page.locator("h1").first.wait_for()

@@ -14,10 +14,9 @@ import sqlalchemy as sa
 
 from dashboard import store
 from dashboard.ingest import ingest
-from tests.conftest import BAD_SUBMISSION, SAMPLE, run_cli, serve
+from tests.conftest import BAD_SUBMISSION, IDLE, PAGE_PATHS, SAMPLE, run_cli, serve, websocket_bytes
 from tests.test_app import run_app
 
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 HOSTILE_NAME = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>[link](javascript:alert(1))"
 
 
@@ -58,10 +57,8 @@ def hostile_store(tmp_path) -> str:
 def test_markup_in_submitted_text_is_shown_as_text_never_run(hostile_store, browser, tmp_path):
     with serve(hostile_store, tmp_path / "snapshots", tmp_path / "serve.log") as app:
         page = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
-        dialogs, sent = [], []
+        dialogs, sent = [], websocket_bytes(page)
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        page.on("websocket", lambda ws: ws.on("framereceived", lambda data: sent.append(
-            data if isinstance(data, bytes) else data.encode())))
         for path, shown in (("data-quality", HOSTILE_NAME), ("centres?centre=NEY04", HOSTILE_NAME),
                             ("exceptions?centre=SWE02", None), ("products?product=axi-cel", HOSTILE_BRAND),
                             ("nice-ta", None), ("overview", None)):
@@ -126,7 +123,6 @@ def test_a_missing_or_broken_access_file_lets_nobody_in(monkeypatch, seeded_sqli
     assert not app.dataframe and not app.metric
 
 
-PAGES = ["overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres", "data-quality"]
 
 
 @pytest.mark.browser
@@ -143,7 +139,7 @@ def test_secrets_are_never_shown_logged_or_exported(private_postgres, browser, t
            "CARTGOV_PSEUDONYM_SECRET": secret, "CARTGOV_VERSION_CHECK_SECONDS": "1"}
     seen = []
     with serve(private_postgres.url, tmp_path / "snapshots", tmp_path / "serve.log", env) as app:
-        for who, paths in (("lead@example.nhs.uk", PAGES), ("panel@example.nhs.uk", ["overview", "data-quality"]),
+        for who, paths in (("lead@example.nhs.uk", PAGE_PATHS), ("panel@example.nhs.uk", ["overview", "data-quality"]),
                            ("board@example.nhs.uk", ["centres"])):
             context = browser.new_context(extra_http_headers={"X-Forwarded-Email": who},
                                           viewport={"width": 1400, "height": 2000})
