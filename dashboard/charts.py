@@ -199,10 +199,16 @@ def bars_with_line(frame: pl.DataFrame, x: str, y: str, line_at: float | None, l
 
 
 def heatmap(frame: pl.DataFrame, x: str, y: str, z: str, x_title: str, y_title: str) -> go.Figure:
-    wide = frame.pivot(on=x, index=y, values=z).fill_null(0).sort(y)
+    """Counts by two categories. A withheld count (null) is drawn blank and marked *, never as 0; a pair with no
+    row at all is a true 0."""
+    marked = frame.with_columns(pl.col(z).fill_null(-1))  # -1 marks withheld through the pivot's own nulls
+    wide = marked.pivot(on=x, index=y, values=z).fill_null(0).sort(y)
     columns = [c for c in wide.columns if c != y]
-    figure = go.Figure(go.Heatmap(z=wide.select(columns).rows(), x=columns, y=wide[y].to_list(), colorscale="Blues",
-                                  texttemplate="%{z}", hovertemplate="%{y}, %{x}: %{z}<extra></extra>"))
+    cells = wide.select(columns).rows()
+    values = [[None if v == -1 else v for v in row] for row in cells]
+    text = [["*" if v == -1 else str(v) for v in row] for row in cells]
+    figure = go.Figure(go.Heatmap(z=values, x=columns, y=wide[y].to_list(), colorscale="Blues", text=text,
+                                  texttemplate="%{text}", hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
     figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=max(320, 22 * wide.height + 100), **LAYOUT)
     return figure
 

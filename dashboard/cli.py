@@ -310,6 +310,7 @@ def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre,
 
     from dashboard import access, audit
     from dashboard import report as pack
+    from dashboard.gate import Gate
     from dashboard.loaders import load_dataset
 
     if role == "centre" and not lead_centre and len(centre) == 1:
@@ -319,13 +320,14 @@ def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre,
     engine = store.engine_for(database_url)
     dataset = load_dataset(engine)
     viewer = access.Viewer(f"cli:{os.environ.get('USER', 'unknown')}", role, lead_centre)
-    secret = access.settings()["secret"] or (access.DEFAULT_SECRET if dataset.synthetic else None)
-    if role == "centre" and not secret:
-        _fail("CARTGOV_PSEUDONYM_SECRET is not set: a centre lead's pack cannot name peers safely")
-    policy = access.Policy.for_viewer(viewer, list(dataset["centres"]["centre_code"]), secret or "", True)
+    try:
+        policy = access.policy_for(viewer, list(dataset["centres"]["centre_code"]), dataset.synthetic,
+                                   shared_export=True)
+    except access.AccessConfigError as error:
+        _fail(str(error))
     chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)
     try:
-        written = pack.write(pack.build(dataset, chosen, policy, dt.datetime.now(dt.UTC)), out)
+        written = pack.write(pack.build(dataset, chosen, Gate(policy), dt.datetime.now(dt.UTC)), out)
     except RuntimeError as error:
         _fail(str(error))
     audit.record(engine, viewer, "export", "report", chosen, f"governance pack {written.name}")

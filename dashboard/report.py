@@ -14,9 +14,9 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from dashboard import charts, metrics
-from dashboard.access import Policy
+from dashboard import charts, metrics, presenter
 from dashboard.filters import Filters
+from dashboard.gate import Gate
 from dashboard.loaders import Dataset
 
 MARKING = "OFFICIAL-SENSITIVE"
@@ -31,8 +31,8 @@ h1 { color: #005EB8; } h2 { border-bottom: 2px solid #005EB8; padding-bottom: .2
 """
 
 
-def _table(frame: pl.DataFrame, counts: tuple[str, ...], policy: Policy, percent: tuple[str, ...] = ()) -> str:
-    frame = policy.as_text(frame, counts)
+def _table(frame: pl.DataFrame, gate: Gate, percent: tuple[str, ...] = ()) -> str:
+    frame = gate.as_text(frame)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     rows = []
     for row in frame.iter_rows(named=True):
@@ -47,57 +47,52 @@ def _table(frame: pl.DataFrame, counts: tuple[str, ...], policy: Policy, percent
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def build(data: Dataset, filters: Filters, policy: Policy, generated: dt.datetime | None = None) -> str:
-    """The pack as one HTML document."""
+def build(data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | None = None) -> str:
+    """The pack as one HTML document: every figure through the viewer's gate, with suppression (a pack is made to
+    be shared)."""
     generated = generated or dt.datetime.now(dt.UTC)
-    shared = Policy(policy.viewer, policy.centres, policy.secret, suppress=True)  # every pack is a shared export
-    role = shared.viewer.role + (f" ({shared.labels[shared.viewer.centre]}: {shared.viewer.centre})"
-                                 if shared.viewer.centre else "")
+    shared = Gate(replace(gate.policy, suppress=True))
+    viewer = shared.policy.viewer
+    role = viewer.role + (f" ({shared.labels[viewer.centre]}: {viewer.centre})" if viewer.centre else "")
     parts = [f"<div class='marking'>{MARKING}</div>", "<h1>CAR-T governance pack</h1>"]
-    meta = {"Filters": filters.describe(), "Role": role, "Extract date": str(data.extract_date),
+    meta = {"Filters": shared.describe(filters), "Role": role, "Extract date": str(data.extract_date),
             "Data version": str(data.data_version), "Generated": generated.strftime("%Y-%m-%d %H:%M UTC"),
-            "Small numbers": "counts of 1-7 shown as *, other counts rounded to the nearest 5 (NHS Digital rule)"}
+            "Small numbers": "counts of 1-7 shown as *, other counts rounded to the nearest 5 (NHS Digital rule); "
+                             "every rate, interval, limit and flag computed from the rounded counts"}
     if data.synthetic:
         meta["Data"] = "SYNTHETIC: invented centres and patients, for demonstration only"
     parts.append("<table class='meta'>" + "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in meta.items()) + "</table>")
 
-    heads = shared.counts(metrics.headlines(data, filters), national=not filters.centre)
+    heads = shared.headlines(metrics.headlines(data, filters))
     parts += ["<h2>Overview</h2>", _table(heads.select("title", "value", "numerator", "denominator", "ci_low",
-                                                        "ci_high", "previous"),
-                                          ("numerator", "denominator") if filters.centre else (), shared)]
-    found = shared.signals(metrics.signals(data, filters), bool(filters.centre))
+                                                        "ci_high", "previous"), shared)]
+    found = shared.signals(metrics.signals(data, filters, disclose=shared.disclose))
     parts.append("<h2>Signals</h2><ul>" + "".join(
-        f"<li><b>{html.escape(s['severity'])}</b>: {html.escape(s['detail'])}</li>" for s in found) + "</ul>")
+        f"<li><b>{html.escape(s['severity'])}</b>: {html.escape(presenter.signal_text(s))}</li>"
+        for s in found.iter_rows(named=True)) + "</ul>")
 
-    figures = []
-    for metric_id in ("crs_severe", "icans_severe", "itu_admission"):
-        table = metrics.compute(data, metric_id, by="centre", filters=filters)
-        rows = shared.counts(shared.relabel(table.rows, "group"))
-        shown = replace(table, rows=rows)
-        figures.append((table.metric.title, charts.funnel(shown), rows))
     section = "Toxicity and ITU funnels (product-mix adjusted: observed / expected)"
     parts.append(f"<h2>{section}</h2>")
-    for index, (title, figure, rows) in enumerate(figures):
-        parts.append(f"<h3>{html.escape(title)}</h3>")
-        parts.append(pio.to_html(figure, include_plotlyjs=index == 0, full_html=False,
+    for index, metric_id in enumerate(("crs_severe", "icans_severe", "itu_admission")):
+        table = shared.metric(metrics.compute(data, metric_id, by="centre", filters=filters))
+        parts.append(f"<h3>{html.escape(table.metric.title)}</h3>")
+        parts.append(pio.to_html(charts.funnel(table), include_plotlyjs=index == 0, full_html=False,
                                  config={"displaylogo": False, "responsive": True}))
-        flagged = rows.filter(pl.col("flag").is_not_null() & (pl.col("flag") != "within"))
-        parts.append(_table(flagged.select("group", "numerator", "denominator", "ratio", "flag"),
-                            ("numerator", "denominator"), shared))
+        flagged = table.rows.filter(pl.col("flag").is_not_null() & (pl.col("flag") != "within"))
+        parts.append(_table(flagged.select("group", "numerator", "denominator", "ratio", "flag"), shared))
 
-    reasons = shared.counts(metrics.ta_outside_by_reason(data, filters), ("infusions",))
-    by_ta = shared.counts(metrics.infusions_by(data, filters, "ta_code"), ("infusions",))
-    parts += ["<h2>NICE TAs</h2>", "<h3>Infusions by TA</h3>", _table(by_ta, ("infusions",), shared),
-              "<h3>Outside their TA, by reason</h3>", _table(reasons.select("reason", "infusions"), ("infusions",),
-                                                            shared)]
+    reasons = shared.frame(metrics.ta_outside_by_reason(data, filters))
+    by_ta = shared.frame(metrics.infusions_by(data, filters, "ta_code"))
+    parts += ["<h2>NICE TAs</h2>", "<h3>Infusions by TA</h3>", _table(by_ta, shared),
+              "<h3>Outside their TA, by reason</h3>", _table(reasons.select("reason", "infusions"), shared)]
     parts.append("<h2>Carer and travel exceptions</h2>")
     for metric_id in ("travel_exception", "carer_exception"):
-        table = metrics.compute(data, metric_id, by="centre", filters=filters)
-        rows = shared.counts(shared.relabel(table.rows, "group"))
-        parts += [f"<h3>{html.escape(table.metric.title)} (England {(table.target or 0):.1%})</h3>",
-                  _table(rows.select("group", "numerator", "denominator", "rate", "flag"),
-                         ("numerator", "denominator"), shared, percent=("rate",))]
+        table = shared.metric(metrics.compute(data, metric_id, by="centre", filters=filters))
+        england = "withheld" if table.target is None else f"{table.target:.1%}"
+        parts += [f"<h3>{html.escape(table.metric.title)} (England {england})</h3>",
+                  _table(table.rows.select("group", "numerator", "denominator", "rate", "flag"), shared,
+                         percent=("rate",))]
     parts.append(f"<div class='marking'>{MARKING}</div>")
     body = "\n".join(parts)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>CAR-T governance pack</title>"

@@ -9,17 +9,18 @@ import datetime as dt
 import logging
 import os
 import time
-from dataclasses import replace
 from urllib.parse import urlencode
 
 import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
-from dashboard import access, audit, exports, metrics, store
+from dashboard import access, audit, metrics, presenter, store
 from dashboard import filters as filter_model
+from dashboard import gate as gate_module
 from dashboard.access import Policy, Viewer
 from dashboard.filters import Choices, Filters
+from dashboard.gate import Gate
 from dashboard.loaders import Dataset, SnapshotError, complete_snapshots, load_dataset
 from dashboard.metrics import catalogue
 
@@ -119,14 +120,19 @@ def freshness_notice(data: Dataset) -> None:
 
 
 @st.cache_resource(max_entries=64, show_spinner="Looking for signals…")
-def _signals(url: str, version: int, filters: Filters) -> pl.DataFrame:
-    return metrics.signals(_dataset(url, version), filters)
+def _signals(url: str, version: int, filters: Filters, suppress: bool) -> pl.DataFrame:
+    disclose = gate_module.suppressed_metric if suppress else metrics.rates.exact
+    return metrics.signals(_dataset(url, version), filters, disclose=disclose)
 
 
-def signals(data: Dataset, filters: Filters) -> list[dict]:
-    """The signals list for these filters (computed once per data version and filter state), as this viewer may
-    see it."""
-    return policy().signals(_signals(store.database_url(), _run_version(), filters), bool(filters.centre))
+def signals(filters: Filters) -> list[dict]:
+    """The signals for these filters (found once per data version, filter state and disclosure) as this viewer may
+    see them, each with its words and its link (page, query)."""
+    chosen = gate()
+    records = chosen.signals(_signals(store.database_url(), _run_version(), filters, chosen.policy.suppress))
+    query = chosen.query(filters)
+    return [{**row, "text": presenter.signal_text(row), "link": presenter.signal_link(row, query)}
+            for row in records.iter_rows(named=True)]
 
 
 # --- Who is looking: sign-in and the access policy ---
@@ -178,20 +184,27 @@ def sign_in(data: Dataset) -> Viewer:
     return viewer
 
 
+def gate() -> Gate:
+    """The gate of this session (set by the entrypoint after sign-in): every figure a page shows passes it."""
+    return st.session_state["_gate"]
+
+
 def policy() -> Policy:
-    """The access policy of this session (set by the entrypoint after sign-in)."""
-    return st.session_state["_policy"]
+    """The access policy of this session."""
+    return gate().policy
 
 
 def set_policy(data: Dataset, viewer: Viewer) -> Policy:
-    secret = access.settings()["secret"] or access.DEFAULT_SECRET
-    chosen = Policy.for_viewer(viewer, list(data["centres"]["centre_code"]), secret)
-    st.session_state["_policy"] = chosen
+    try:
+        chosen = access.policy_for(viewer, list(data["centres"]["centre_code"]), data.synthetic)
+    except access.AccessConfigError as error:
+        deny(str(error))
+    st.session_state["_gate"] = Gate(chosen)
     who = "Centre lead" if viewer.role == "centre" else viewer.role.capitalize()
     st.sidebar.caption(f"Signed in as **{viewer.identity}** · {who}")
     if chosen.suppress:
-        st.sidebar.caption("Small numbers: counts of 1-7 are hidden (*), others rounded to 5, and a centre's rate is "
-                           "computed from its rounded counts (hidden where they are).")
+        st.sidebar.caption("Small numbers: counts of 1-7 are hidden (*), others rounded to 5, and every rate, "
+                           "interval, limit and flag is computed from the rounded counts.")
     return chosen
 
 
@@ -202,26 +215,36 @@ def _computed(url: str, version: int, name: str, args: tuple, options: tuple):
 
 def calc(name: str, *args, **options):
     """dashboard.metrics.<name>(dataset, *args, **options), computed once per data version and arguments: a page
-    rerun with the same filters reads it from memory."""
+    rerun with the same filters reads it from memory. The figures are exact: pass them through the gate."""
     url = store.database_url()
     return _computed(url, _run_version(), name, args, tuple(sorted(options.items())))
 
 
-def metric(data: Dataset, metric_id: str, by: str | None = None, filters: Filters | None = None,
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _disclosed(url: str, version: int, name: str, args: tuple, suppress: bool):
+    disclose = gate_module.suppressed_metric if suppress else metrics.rates.exact
+    return getattr(metrics, name)(_dataset(url, version), *args, disclose=disclose)
+
+
+def disclosed(name: str, *args):
+    """Like calc, for metrics built on other metric tables (profiles, SPC): computed from what this viewer's view
+    discloses (cached per disclosure, not per person)."""
+    return _disclosed(store.database_url(), _run_version(), name, args, policy().suppress)
+
+
+def metric(metric_id: str, by: str | None = None, filters: Filters | None = None,
            **options) -> metrics.MetricTable:
-    """A metric table as this viewer may see it: peers pseudonymised, small numbers suppressed for observers."""
-    table = calc("compute", metric_id, by=by, filters=filters, **options)
-    return replace(table, rows=view(table.rows, ("group",) if by == "centre" else (),
-                                    national=by is None and not table.filters.centre))
+    """A metric table as this viewer may see it: through the gate."""
+    return gate().metric(calc("compute", metric_id, by=by, filters=filters, **options))
 
 
-def view(frame: pl.DataFrame, centre_columns: tuple[str, ...] = (), counts: tuple[str, ...] = ("numerator",
-         "denominator"), national: bool = False) -> pl.DataFrame:
-    """Any aggregate table on its way to the page: centre labels for this viewer, small numbers suppressed for an
-    observer. Only England's headline totals are `national` (exact); every breakdown is suppressed."""
-    chosen = policy()
-    frame = chosen.relabel(frame, *centre_columns) if centre_columns else frame
-    return chosen.counts(frame, counts, national=national and not centre_columns)
+def view(frame: pl.DataFrame, centre_columns: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Any aggregate table on its way to the page: through the gate (labels, and suppression for an observer)."""
+    return gate().frame(frame, centre_columns)
+
+
+def headlines(filters: Filters) -> pl.DataFrame:
+    return gate().headlines(calc("headlines", filters))
 
 
 def patient_rows(frame: pl.DataFrame, what: str, centre_column: str = "centre_code") -> pl.DataFrame | None:
@@ -230,7 +253,7 @@ def patient_rows(frame: pl.DataFrame, what: str, centre_column: str = "centre_co
     if not chosen.sees_patient_rows:
         st.info("Patient-level rows are not shown to your role.", icon=":material/visibility_off:")
         return None
-    rows = chosen.patient_rows(frame, centre_column)
+    rows = gate().patient_rows(frame, centre_column)
     if rows.height:
         audit.record(store.engine_for(store.database_url()), chosen.viewer, "view patient rows",
                      st.session_state.get("_page"), current_filters(), f"{what}: {rows.height} rows")
@@ -247,23 +270,29 @@ def audit_entries() -> pl.DataFrame:
     return _audit_entries(store.database_url())
 
 
-def audit_export(what: str, rows: int) -> None:
-    chosen = policy()
-    audit.record(store.engine_for(store.database_url()), chosen.viewer, "export", st.session_state.get("_page"),
-                 current_filters(), f"{what}: {rows} rows")
+def download(label: str, make, file_name: str, mime: str, key: str, what: str, **options) -> None:
+    """A download made at the click, for this signed-in session, and written to the audit log as it is made (who,
+    role, page, filters, what). Nothing is built or stored before the click."""
+    viewer, page, filters = policy().viewer, st.session_state.get("_page"), current_filters()
+    url = store.database_url()
+
+    def produce() -> bytes:
+        content = make()
+        audit.record(store.engine_for(url), viewer, "export", page, filters, f"{what} ({file_name})")
+        return content
+
+    st.download_button(label, produce, file_name=file_name, mime=mime, key=key, on_click="ignore", **options)
 
 
 def pack_download(data: Dataset, filters: Filters) -> None:
     """The governance pack of this view (small numbers suppressed), built only when it is asked for."""
     from dashboard import report
 
-    chosen = policy()
-    st.download_button(
-        "Download the governance pack (HTML)", lambda: report.build(data, filters, chosen),
-        file_name=f"cart-governance-pack-{data.extract_date}.html", mime="text/html", key="pack_download",
-        icon=":material/summarize:", on_click=audit_export, args=("governance pack", 1),
-        help=f"One offline HTML file for a meeting, marked {report.MARKING}; counts of 1-7 shown as *.",
-    )
+    chosen = gate()
+    download("Download the governance pack (HTML)", lambda: report.build(data, filters, chosen).encode(),
+             file_name=f"cart-governance-pack-{data.extract_date}.html", mime="text/html", key="pack_download",
+             what="governance pack", icon=":material/summarize:",
+             help=f"One offline HTML file for a meeting, marked {report.MARKING}; counts of 1-7 shown as *.")
 
 
 def synthetic_banner(data: Dataset) -> None:
@@ -418,16 +447,19 @@ def adjustment_picker(metric_id: str) -> tuple[str, bool]:
     return adjust or default, overdispersion
 
 
-def table(frame: pl.DataFrame, key: str, file_name: str, caption: str | None = None,
-          counts: tuple[str, ...] = ("numerator", "denominator"), **column_config) -> None:
-    """The table behind a chart (already through the policy), with a CSV download of exactly what is shown."""
+def table(frame: pl.DataFrame, key: str, file_name: str, caption: str | None = None, **column_config) -> None:
+    """The table behind a chart (already through the gate), with a CSV download of exactly what is shown."""
     if caption:
         st.caption(caption)
-    shown = policy().as_text(frame, counts)
-    st.dataframe(shown, key=key, hide_index=True, column_config=column_config or None)
-    st.download_button("Download CSV", exports.csv_bytes(shown), file_name=file_name, mime="text/csv",
-                       key=f"{key}_download", icon=":material/download:", on_click=audit_export,
-                       args=(file_name, shown.height))
+    chosen = gate()
+    st.dataframe(chosen.as_text(frame), key=key, hide_index=True, column_config=column_config or None)
+    download("Download CSV", lambda: chosen.csv(frame), file_name=file_name, mime="text/csv", key=f"{key}_download",
+             what=f"{frame.height} rows", icon=":material/download:")
+
+
+def share(value: float | None) -> str:
+    """A rate in words: withheld (small numbers) rather than a 0 that would mislead."""
+    return "withheld (small numbers)" if value is None else f"{value:.1%}"
 
 
 def percent(column: str) -> st.column_config.NumberColumn:

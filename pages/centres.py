@@ -27,7 +27,7 @@ if len(filters.centre) != 1:
 centre = filters.centre[0]
 label = labels[centre]
 st.header(f"{names[centre]} ({centre})" if label in (centre, OWN_CENTRE) else label)
-profile = ui.view(ui.calc("centre_against_england", centre, filters))
+profile = ui.view(ui.disclosed("centre_against_england", centre, filters))
 flagged = profile.filter(pl.col("concern").is_not_null())
 if flagged.height:
     st.warning("Beyond a funnel limit on the worse side: " + "; ".join(
@@ -44,11 +44,11 @@ ui.table(profile, "centre_profile_table", f"{label.replace(' ', '_')}_profile.cs
 left, right = st.columns(2)
 with left:
     st.subheader("Product mix")
-    mix = ui.view(ui.calc("infusions_by", filters, "quarter", "product_code"), counts=("infusions",))
+    mix = ui.view(ui.calc("infusions_by", filters, "quarter", "product_code"))
     if not ui.empty_notice(mix, "infusions"):
         st.plotly_chart(charts.stacked_bars(mix, "quarter", "infusions", "product_code", "Quarter", "Infusions"),
                         key="centre_products")
 with right:
     st.subheader("NICE TA mix")
-    tas = ui.view(ui.calc("infusions_by", filters, "ta_code"), counts=("infusions",))
-    st.dataframe(policy.as_text(tas, ("infusions",)), hide_index=True, key="centre_tas")
+    tas = ui.view(ui.calc("infusions_by", filters, "ta_code"))
+    st.dataframe(ui.gate().as_text(tas), hide_index=True, key="centre_tas")

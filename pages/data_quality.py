@@ -15,17 +15,17 @@ st.caption(f"Extract date {extract} · data version {data.data_version} · day-3
            f"infusion; centres under {threshold:.0%} are shown but not flagged on outcomes.")
 
 policy = ui.policy()
-COUNTS = ("d30_due", "d30_received", "d100_due", "d100_received", "rows_quarantined")
-by_centre = ui.view(ui.calc("data_quality_by_centre", dt.date.today()), ("centre_code",), counts=COUNTS)
+by_centre = ui.view(ui.calc("data_quality_by_centre", dt.date.today()), ("centre_code",))
 reasons = metrics.quarantine_reasons(data.quarantine)
 below = by_centre.filter("below_threshold")
 left, middle, right = st.columns(3)
 left.metric("Centres under the day-30 threshold", below.height)
-middle.metric("Rows held in quarantine", reasons["quarantine_id"].n_unique())  # a national total: exact
+held = ui.view(pl.DataFrame({"rows_quarantined": [reasons["quarantine_id"].n_unique()]}))["rows_quarantined"][0]
+middle.metric("Rows held in quarantine", "*" if held is None else held)
 right.metric("Files ingested or refused", data.batches.height)
 if below.height:
     st.warning("Day-30 follow-up under the threshold: " + ", ".join(
-        f"{r['centre_name'] or r['centre_code']} ({r['centre_code']}) {r['d30_rate']:.0%}"
+        (f"{r['centre_name']} ({r['centre_code']})" if r["centre_name"] else r["centre_code"]) + f" {r['d30_rate']:.0%}"
         for r in below.iter_rows(named=True)))
 
 st.subheader("Follow-up completeness by centre")
@@ -36,7 +36,7 @@ table = by_centre.sort("below_threshold", "d30_rate", descending=[True, False], 
     "d100_rate", "d100_received", "d100_due", "below_threshold",
 )
 st.dataframe(
-    policy.as_text(table, COUNTS).to_pandas().style.apply(
+    ui.gate().as_text(table).to_pandas().style.apply(
         lambda row: ["background-color: #FDECEA" if row["below_threshold"] else ""] * len(row), axis=1
     ),
     key="completeness_table", hide_index=True,
@@ -74,9 +74,9 @@ def held_rows(reasons: pl.DataFrame) -> None:
         "record_key": "Key", "column": "Column", "rule": "Rule broken", "value": "Value sent",
         "quarantined_at": st.column_config.DatetimeColumn("Quarantined", format="YYYY-MM-DD HH:mm"),
     })
-    st.download_button("Download these rows (CSV)", exports.csv_bytes(shown), file_name="quarantine.csv",
-                       mime="text/csv", key="quarantine_download", icon=":material/download:",
-                       on_click=ui.audit_export, args=("quarantine.csv", shown.height))
+    ui.download("Download these rows (CSV)", lambda: exports.csv_bytes(shown), file_name="quarantine.csv",
+                mime="text/csv", key="quarantine_download", what=f"{shown.height} quarantined rows",
+                icon=":material/download:")
 
 
 st.subheader("Rows held in quarantine")
@@ -85,4 +85,4 @@ held_rows(reasons)
 if policy.viewer.role == "national":
     st.subheader("Audit log")
     st.caption("Every view of patient-level rows and every export: who, when, role, page, filters, what.")
-    ui.table(ui.audit_entries(), "audit_table", "audit_log.csv", counts=())
+    ui.table(ui.audit_entries(), "audit_table", "audit_log.csv")

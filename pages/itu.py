@@ -8,7 +8,7 @@ data = ui.dataset()
 filters = ui.current_filters()
 st.title("Critical care (ITU) escalation")
 adjust, overdispersion = ui.adjustment_picker("itu_admission")
-table = ui.metric(data, "itu_admission", by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
+table = ui.metric("itu_admission", by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
 st.caption(f"{table.metric.definition} Click a centre to open its page.")
 st.plotly_chart(charts.funnel(table), key="itu_funnel", on_select=ui.drill_down_to_centre("itu_funnel"),
                 selection_mode="points")
@@ -16,7 +16,7 @@ st.plotly_chart(charts.funnel(table), key="itu_funnel", on_select=ui.drill_down_
 left, right = st.columns(2)
 with left:
     st.subheader("Reasons for admission")
-    reasons = ui.view(ui.calc("itu_reasons", filters), ("group",), counts=("admissions",))
+    reasons = ui.view(ui.calc("itu_reasons", filters), ("group",))
     if not ui.empty_notice(reasons, "ITU admissions"):
         colours = {"CRS": "#005EB8", "ICANS": "#7C2855", "infection": "#ED8B00", "other": "#768692"}
         st.plotly_chart(charts.stacked_bars(reasons, "group", "admissions", "reason", "Centre", "Admissions",
@@ -26,12 +26,12 @@ with right:
     st.caption("The specification asks that patients with ICANS grade 2 or more are discussed with critical care "
                "and have immediate access to it.")
     after = ui.view(ui.calc("itu_after_icans2", filters), ("group",))
-    england = ui.calc("itu_after_icans2", filters.without("centre"), by=None)  # national: exact
+    england = ui.view(ui.calc("itu_after_icans2", filters.without("centre"), by=None))
     if not ui.empty_notice(after, "patients with ICANS grade 2 or more"):
         st.plotly_chart(charts.interval_dots(after, "group", "Admitted to ITU", england["rate"][0]),
                         key="itu_after_icans")
 
-timing = ui.view(ui.calc("itu_timing", filters), counts=("admissions",))
+timing = ui.view(ui.calc("itu_timing", filters))
 left, right = st.columns(2)
 for column, measure, title in ((left, "day of admission", "Day of admission after infusion"),
                                (right, "length of stay", "Length of stay (days)")):

@@ -12,21 +12,22 @@ if data.is_empty:
     st.info("The store is empty. Load a submission with `cartgov ingest PATH` or the sample with `cartgov seed`.")
     st.stop()
 
-heads = ui.view(ui.calc("headlines", filters), counts=("numerator", "denominator"), national=not filters.centre)
+heads = ui.headlines(filters)
 period = heads.row(0, named=True)
 st.caption(f"Infusions from {period['start']} to {period['end']}, against the period of the same length before "
            f"· extract date {data.extract_date} · data version {data.data_version}")
 columns = st.columns(len(heads))
 for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
     if row["id"] in ("infusions", "centres"):
-        delta = None if row["previous"] is None else f"{row['change']:+,.0f}"
-        column.metric(row["title"], f"{row['value']:,.0f}", delta, delta_color="off")
+        delta = None if row["previous"] is None or row["change"] is None else f"{row['change']:+,.0f}"
+        value = "*" if row["value"] is None else f"{row['value']:,.0f}"
+        column.metric(row["title"], value, delta, delta_color="off")
         continue
     if row["value"] is None:
-        column.metric(row["title"], "no data")
+        column.metric(row["title"], "no data" if row["denominator"] == 0 else "withheld (small numbers)")
         continue
     worse_if_up = metrics.catalogue()[row["id"]].higher_is_worse
-    delta = None if row["previous"] is None else f"{row['change'] * 100:+.1f} points"
+    delta = None if row["previous"] is None or row["change"] is None else f"{row['change'] * 100:+.1f} points"
     column.metric(row["title"], f"{row['value']:.1%}", delta, delta_color="inverse" if worse_if_up else "normal",
                   help=f"{row['numerator']} of {row['denominator']}; 95% CI {row['ci_low']:.1%} to "
                        f"{row['ci_high']:.1%}")
@@ -37,18 +38,18 @@ ui.pack_download(data, filters)
 st.subheader("Signals")
 st.caption("Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
            "follow-up completeness under 90%, and infusions outside their NICE TA, for the filters in the sidebar.")
-found = ui.signals(data, filters)
+found = ui.signals(filters)
 if not found:
     st.success("Nothing to look at under these filters.")
 icons = {"alarm": ":material/error:", "alert": ":material/warning:", "info": ":material/info:"}
 for row in found:
-    st.page_link(ui.page_file(row["page"]), label=f"{row['severity'].upper()}: {row['detail']}",
-                 icon=icons[row["severity"]], query_params=row["query"])
+    page, query = row["link"]
+    st.page_link(ui.page_file(page), label=f"{row['severity'].upper()}: {row['text']}", icon=icons[row["severity"]],
+                 query_params=query)
 
 st.subheader("Infusions per quarter, by product")
-volume = ui.view(ui.calc("infusions_by", filters, "quarter", "product_code"), counts=("infusions",))
+volume = ui.view(ui.calc("infusions_by", filters, "quarter", "product_code"))
 if not ui.empty_notice(volume, "infusions"):
     st.plotly_chart(charts.stacked_bars(volume, "quarter", "infusions", "product_code", "Quarter of infusion",
                                         "Infusions"), key="volume_chart")
-    ui.table(volume.with_columns(pl.col("quarter").cast(pl.Utf8)), "volume_table", "infusions_by_quarter.csv",
-             counts=("infusions",))
+    ui.table(volume.with_columns(pl.col("quarter").cast(pl.Utf8)), "volume_table", "infusions_by_quarter.csv")

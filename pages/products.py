@@ -28,7 +28,7 @@ if len(filters.product) != 1:
 
 product = filters.product[0]
 st.header(f"{product} ({names.get(product, '')})")
-volume = ui.view(ui.calc("infusions_by", filters, "quarter", "ta_code"), counts=("infusions",))
+volume = ui.view(ui.calc("infusions_by", filters, "quarter", "ta_code"))
 left, right = st.columns(2)
 with left:
     st.subheader("Infusions per quarter, by TA")
@@ -42,21 +42,20 @@ with right:
 
 st.subheader("Centres using this product")
 metric_id = ui.metric_picker(list(TOXICITY), "icans_severe")
-within = ui.metric(data, metric_id, by="centre", filters=filters, adjust="crude")
+within = ui.metric(metric_id, by="centre", filters=filters, adjust="crude")
 st.caption(f"Crude rates among {product} patients; the target is England's {product} rate "
-           f"({(within.target or 0):.1%}). Click a centre to open its page.")
+           f"({ui.share(within.target)}). Click a centre to open its page.")
 st.plotly_chart(charts.funnel(within), key="product_funnel", on_select=ui.drill_down_to_centre("product_funnel"),
                 selection_mode="points")
 
 left, right = st.columns(2)
 with left:
     st.subheader("NICE TAs used")
-    tas = ui.view(ui.calc("infusions_by", filters, "ta_code"), counts=("infusions",))
-    st.dataframe(ui.policy().as_text(tas, ("infusions",)), hide_index=True, key="product_tas")
+    tas = ui.view(ui.calc("infusions_by", filters, "ta_code"))
+    st.dataframe(ui.gate().as_text(tas), hide_index=True, key="product_tas")
 with right:
     st.subheader("CART14: cytopenia onset and resolution")
-    recovery = ui.calc("cytopenia_recovery", filters)
-    if ui.policy().suppress and filters.centre:
-        recovery = recovery.select("group", "median_onset_day", "median_days_to_resolution", "share_unresolved_d100")
-    st.dataframe(recovery.unpivot(index="group", variable_name="measure").drop("group").with_columns(
-        pl.col("value").round(2)), hide_index=True, key="product_cart14")
+    recovery = ui.gate().as_text(ui.view(ui.calc("cytopenia_recovery", filters))).with_columns(
+        pl.exclude("group").cast(pl.Utf8))
+    st.dataframe(recovery.unpivot(index="group", variable_name="measure").drop("group"), hide_index=True,
+                 key="product_cart14")

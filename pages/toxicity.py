@@ -11,7 +11,7 @@ filters = ui.current_filters()
 st.title("Toxicity by centre")
 metric_id = ui.metric_picker([m for m in TOXICITY if m != "itu_admission"], "icans_severe")
 adjust, overdispersion = ui.adjustment_picker(metric_id)
-table = ui.metric(data, metric_id, by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
+table = ui.metric(metric_id, by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
 
 target = "observed / expected = 1" if table.adjust == "product_mix" else f"England {table.target:.1%}" \
     if table.target is not None else "no national rate"
@@ -32,7 +32,7 @@ with left:
     st.plotly_chart(charts.caterpillar(table), key="caterpillar")
 with right:
     st.subheader("England by quarter (SPC)")
-    chart, signals = ui.calc("quarterly", metric_id, filters)
+    chart, signals = ui.disclosed("quarterly", metric_id, filters)
     if not ui.empty_notice(chart, "quarters with data"):
         st.plotly_chart(charts.spc(chart, signals, table.metric.title), key="spc")
         for s in signals:

@@ -8,6 +8,7 @@ from streamlit.dataframe_util import convert_anything_to_arrow_bytes
 
 from dashboard import access
 from dashboard.access import Policy, Viewer
+from dashboard.gate import Gate
 from tests.conftest import SAMPLE
 from tests.test_app import PAGES, run_app
 
@@ -27,28 +28,32 @@ def test_peer_pseudonyms_are_stable_keyed_and_unrelated_to_name_or_volume():
     assert access.peer_pseudonyms(CENTRES, "secret-2", own="MID02") != first  # rotating the secret relabels
 
 
+def gate(role: str, centre: str | None = None, **options) -> Gate:
+    return Gate(Policy.for_viewer(Viewer(role[0], role, centre), CENTRES, "s", **options))
+
+
 @pytest.mark.parametrize(("count", "shown"), [(0, 0), (1, None), (7, None), (8, 10), (12, 10), (13, 15), (1001, 1000)])
 def test_small_numbers_are_suppressed_and_rounded_to_5(count, shown):
-    policy = Policy.for_viewer(Viewer("o", "observer"), CENTRES, "s")
-    frame = policy.counts(pl.DataFrame({"numerator": [count], "denominator": [1000]}))
+    observer = gate("observer")
+    frame = observer.frame(pl.DataFrame({"numerator": [count], "denominator": [1000]}))
     assert frame["numerator"][0] == shown
-    assert policy.as_text(frame, ("numerator",))["numerator"][0] == ("*" if shown is None else str(shown))
+    assert observer.as_text(frame)["numerator"][0] == ("*" if shown is None else str(shown))
 
 
-def test_rates_are_computed_from_the_rounded_counts_and_national_totals_stay_exact():
-    policy = Policy.for_viewer(Viewer("o", "observer"), CENTRES, "s")
-    frame = pl.DataFrame({"numerator": [12], "denominator": [33], "rate": [12 / 33], "ci_low": [0.2]})
-    shown = policy.counts(frame).row(0, named=True)
-    assert (shown["numerator"], shown["denominator"], shown["rate"], shown["ci_low"]) == (10, 35, 10 / 35, 0.2)
-    assert policy.counts(frame, national=True).equals(frame)
-    national = Policy.for_viewer(Viewer("n", "national"), CENTRES, "s")
-    assert national.counts(frame).equals(frame)
-    shared = Policy.for_viewer(Viewer("n", "national"), CENTRES, "s", shared_export=True)
-    assert shared.counts(frame)["numerator"][0] == 10
+def test_rates_and_intervals_are_computed_from_the_rounded_counts_and_other_figures_are_withheld():
+    frame = pl.DataFrame({"group": ["A"], "numerator": [12], "denominator": [33], "rate": [12 / 33], "ci_low": [0.2],
+                          "ci_high": [0.5], "expected": [9.1], "some_new_figure": [3.0]})
+    shown = gate("observer").frame(frame).row(0, named=True)
+    low, high = 0.16327, 0.45055  # Wilson 95% for 10 of 35, computed by hand from its formula
+    assert (shown["numerator"], shown["denominator"], shown["rate"]) == (10, 35, 10 / 35)
+    assert (round(shown["ci_low"], 5), round(shown["ci_high"], 5)) == (low, high)
+    assert "expected" not in shown and "some_new_figure" not in shown  # undeclared figures are withheld
+    assert gate("national").frame(frame).equals(frame)
+    assert gate("national", shared_export=True).frame(frame)["numerator"][0] == 10
 
 
 def test_a_leads_tables_are_in_pseudonym_order_not_code_order():
-    lead = Policy.for_viewer(Viewer("l", "centre", "MID02"), CENTRES, "s")
+    lead = gate("centre", "MID02")
     frame = pl.DataFrame({"group": sorted(CENTRES), "centre_name": sorted(CENTRES)})
     shown = lead.relabel(frame, "group")
     assert shown["group"].to_list() == sorted(shown["group"].to_list())
@@ -58,7 +63,7 @@ def test_a_leads_tables_are_in_pseudonym_order_not_code_order():
 def test_what_a_lead_is_sent_holds_no_peer_name_even_behind_a_null():
     """Streamlit sends a table's Arrow buffers as they are: a name hidden by a null must not be in them at all."""
     names = pl.read_csv(SAMPLE / "centres.csv")
-    lead = Policy.for_viewer(Viewer("l", "centre", "MID02"), CENTRES, "s")
+    lead = gate("centre", "MID02")
     frame = names.select(pl.col("centre_code").alias("group"), "centre_name")
     sent = convert_anything_to_arrow_bytes(lead.relabel(frame, "group"))
     peers = names.filter(pl.col("centre_code") != "MID02")
@@ -69,18 +74,18 @@ def test_what_a_lead_is_sent_holds_no_peer_name_even_behind_a_null():
 
 
 def test_a_centre_the_policy_does_not_know_is_hidden_from_a_lead_not_shown_by_code():
-    lead = Policy.for_viewer(Viewer("l", "centre", "MID02"), CENTRES, "s")
+    lead = gate("centre", "MID02")
     shown = lead.relabel(pl.DataFrame({"group": ["MID02", "NEW01"]}), "group")
     assert set(shown["group"].to_list()) == {None, "Your centre"}
 
 
 def test_patient_rows_by_role():
     rows = pl.DataFrame({"episode_id": ["a", "b", "c"], "centre_code": ["MID02", "LDN01", "MID02"]})
-    lead = Policy.for_viewer(Viewer("l", "centre", "MID02"), CENTRES, "s")
+    lead = gate("centre", "MID02")
     assert lead.patient_rows(rows)["episode_id"].to_list() == ["a", "c"]
     assert set(lead.patient_rows(rows)["centre_code"]) == {"Your centre"}
-    assert Policy.for_viewer(Viewer("o", "observer"), CENTRES, "s").patient_rows(rows).height == 0
-    assert Policy.for_viewer(Viewer("n", "national"), CENTRES, "s").patient_rows(rows).height == 3
+    assert gate("observer").patient_rows(rows).height == 0
+    assert gate("national").patient_rows(rows).height == 3
 
 
 def test_a_missing_or_broken_access_file_denies_everyone(tmp_path):

@@ -104,7 +104,7 @@ def test_the_data_quality_page_shows_held_rows_and_offers_them_for_download(serv
     page.get_by_text("Day-30 follow-up under the threshold: Don Valley Royal Hospital (NEY04)").wait_for()
     assert "19" in page.locator("[data-testid='stMetric']", has_text="Rows held in quarantine").inner_text()
     with page.expect_download() as download:
-        page.locator(".st-key-quarantine_download button").click()
+        page.locator(".st-key-quarantine_download button").first.click()
     saved = tmp_path / "quarantine.csv"
     download.value.save_as(saved)
     assert saved.read_text(encoding="utf-8-sig").count("\n") == 20  # header and 19 held rows

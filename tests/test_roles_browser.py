@@ -65,7 +65,7 @@ def everything_shown(page) -> str:
 
 def download(page, key: str) -> list[dict]:
     with page.expect_download() as done:
-        page.locator(f".st-key-{key} button").click()
+        page.locator(f".st-key-{key} button").first.click()
     return list(csv.DictReader(io.StringIO(done.value.path().read_text(encoding="utf-8-sig"))))
 
 
@@ -143,7 +143,7 @@ def test_views_of_patient_rows_and_exports_are_in_the_audit_log(header_app, brow
     national = visit(browser, header_app, "national", "data-quality")
     national.get_by_role("heading", name="Audit log").wait_for()
     with national.expect_download() as done:
-        national.locator(".st-key-audit_table_download button").click()
+        national.locator(".st-key-audit_table_download button").first.click()
     log = list(csv.DictReader(io.StringIO(done.value.path().read_text(encoding="utf-8-sig"))))
     seen = {(row["who"], row["action"]) for row in log}
     assert (PEOPLE["centre"], "view patient rows") in seen

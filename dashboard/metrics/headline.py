@@ -43,7 +43,9 @@ def headlines(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
                          "ci_low": row["ci_low"], "ci_high": row["ci_high"]})
     frame = pl.DataFrame(rows)
     now = frame.filter(pl.col("period") == "current").drop("period")
-    before = frame.filter(pl.col("period") == "previous").select("id", pl.col("value").alias("previous"))
+    before = frame.filter(pl.col("period") == "previous").select(
+        "id", pl.col("value").alias("previous"), pl.col("numerator").alias("previous_numerator"),
+        pl.col("denominator").alias("previous_denominator"))
     return now.join(before, on="id", how="left", maintain_order="left").with_columns(
         (pl.col("value") - pl.col("previous")).alias("change"),
         pl.lit(current.start).alias("start"), pl.lit(current.end).alias("end"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ class MetricTable:
     rows: pl.DataFrame  # ROW_COLUMNS plus low_numbers (and centre_name when by centre)
     dispersion: stats.Dispersion | None = None  # when overdispersion was asked for
     limits: pl.DataFrame | None = None  # the funnel curves (by centre only)
+    national: tuple[int, int] | None = None  # the benchmark's own (numerator, denominator), pooled as target is
 
     def as_json(self) -> dict:
         """The stable JSON of `cartgov metrics --format json` (DESIGN.md section 3)."""
@@ -101,29 +103,39 @@ def compute(dataset: Dataset, metric_id: str, by: str | None = None, filters: Fi
     )
     target = 1.0 if ratio_based else crude_target
 
-    dispersion = limits = None
-    if by == "centre" and target is not None and (target > 0 or ratio_based):
-        size = rows["expected"] if ratio_based else rows["denominator"]
-        if overdispersion:
-            dispersion = stats.dispersion(rows["numerator"].to_numpy(), size.fill_null(0).to_numpy(),
-                                          target, ratio=ratio_based)
-        tau2 = dispersion.tau2 if dispersion else 0.0
-        rows = rows.with_columns(
-            pl.Series(name, values) for name, values in
-            stats.funnel_limits(target, size.fill_null(0).to_numpy(), ratio_based, tau2).items()
-        )
-        rows = rows.with_columns(stats.funnel_flag(pl.col("ratio" if ratio_based else "rate")).alias("flag"))
-        if metric.is_outcome:
-            rows = _completeness_gate(dataset, filters, as_of, rows)
-        limits = stats.limits_curve(target, float(size.max() or 1), ratio_based, tau2)
-    else:
-        rows = rows.with_columns(
-            pl.lit(None, dtype=pl.Float64).alias(c) for c in ROW_COLUMNS if c.startswith("limit_")
-        ).with_columns(pl.lit(None, dtype=pl.Utf8).alias("flag"))
+    rows, dispersion, limits = with_funnel(rows, target, ratio_based, overdispersion) if by == "centre" else (
+        without_funnel(rows), None, None)
+    if by == "centre" and metric.is_outcome and limits is not None:
+        rows = _completeness_gate(dataset, filters, as_of, rows)
     rows = rows.with_columns((pl.col("denominator") < LOW_NUMBERS).alias("low_numbers")).sort("group")
     extra = ["centre_name"] if "centre_name" in rows.columns else []
+    benchmark = (int(national["_num"].sum()), national.height)
     return MetricTable(metric, by, adjust, as_of, filters, target, rows.select(*ROW_COLUMNS, "low_numbers", *extra),
-                       dispersion, limits)
+                       dispersion, limits, benchmark)
+
+
+def with_funnel(rows: pl.DataFrame, target: float | None, ratio_based: bool, overdispersion: bool
+                ) -> tuple[pl.DataFrame, stats.Dispersion | None, pl.DataFrame | None]:
+    """Funnel limits at each centre's size (patients, or expected events for a ratio) and its flag, with the
+    dispersion when asked for and the limits as a curve. Rows need numerator, denominator, rate, expected, ratio."""
+    if target is None or not (target > 0 or ratio_based):
+        return without_funnel(rows), None, None
+    size = (rows["expected"] if ratio_based else rows["denominator"].cast(pl.Float64)).fill_null(0)
+    counted = rows["numerator"].is_not_null()  # a suppressed count (in a view for sharing) is left out
+    dispersion = (stats.dispersion(rows["numerator"].filter(counted).to_numpy(), size.filter(counted).to_numpy(),
+                                   target, ratio=ratio_based) if overdispersion else None)
+    tau2 = dispersion.tau2 if dispersion else 0.0
+    rows = rows.with_columns(
+        pl.Series(name, values) for name, values in stats.funnel_limits(target, size.to_numpy(), ratio_based,
+                                                                        tau2).items()
+    ).with_columns(stats.funnel_flag(pl.col("ratio" if ratio_based else "rate")).alias("flag"))
+    return rows, dispersion, stats.limits_curve(target, float(size.max() or 1), ratio_based, tau2)
+
+
+def without_funnel(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.with_columns(
+        pl.lit(None, dtype=pl.Float64).alias(c) for c in ROW_COLUMNS if c.startswith("limit_")
+    ).with_columns(pl.lit(None, dtype=pl.Utf8).alias("flag"))
 
 
 def _every_centre(dataset: Dataset, filters: Filters, rows: pl.DataFrame) -> pl.DataFrame:
@@ -147,9 +159,18 @@ def _completeness_gate(dataset: Dataset, filters: Filters, as_of: dt.date, rows:
     )
 
 
-def quarterly(dataset: Dataset, metric_id: str, filters: Filters | None = None,
-              as_of: dt.date | None = None) -> tuple[pl.DataFrame, list[dict]]:
-    """The metric per quarter as an SPC p-chart, with its Making Data Count signals."""
-    table = compute(dataset, metric_id, by="quarter", filters=filters, as_of=as_of, adjust="crude")
-    counts = table.rows.select(pl.col("group").alias("quarter"), "numerator", "denominator")
+def exact(table: MetricTable) -> MetricTable:
+    """The figures as computed (the national role's view); the gate passes a suppressing view instead."""
+    return table
+
+
+Disclose = Callable[[MetricTable], MetricTable]  # a view of a metric table; metrics built on others pass it on
+
+
+def quarterly(dataset: Dataset, metric_id: str, filters: Filters | None = None, as_of: dt.date | None = None,
+              disclose: Disclose = exact) -> tuple[pl.DataFrame, list[dict]]:
+    """The metric per quarter as an SPC p-chart, with its Making Data Count signals, from the counts the view
+    discloses (a quarter whose count is withheld is left out, limits and centre line included)."""
+    table = disclose(compute(dataset, metric_id, by="quarter", filters=filters, as_of=as_of, adjust="crude"))
+    counts = table.rows.select(pl.col("group").alias("quarter"), "numerator", "denominator").drop_nulls()
     return stats.p_chart(counts)

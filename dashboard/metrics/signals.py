@@ -1,5 +1,6 @@
-"""Everything a panel should look at for the current filters, in one list: funnel outliers, SPC signals,
-completeness failures and outside-TA infusions."""
+"""Everything a panel should look at for the current filters, as records: funnel outliers, SPC signals,
+completeness failures and outside-TA infusions. No words and no page routes: the gate relabels and suppresses the
+records like any table, and a presenter after it writes the sentences and the links."""
 
 from __future__ import annotations
 
@@ -11,60 +12,65 @@ from dashboard.filters import Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics import pathway, rates
 from dashboard.metrics.catalogue import proportions
+from dashboard.metrics.rates import Disclose, exact
 
-PAGE_OF = {"itu_admission": "itu", "ta_outside": "nice-ta", "travel_exception": "exceptions",
-           "carer_exception": "exceptions", "followup_d30_complete": "data-quality",
-           "followup_d100_complete": "data-quality"}
 SEVERITY_ORDER = {"alarm": 0, "alert": 1, "info": 2}
-SIGNAL_SCHEMA = {"severity": pl.Utf8, "kind": pl.Utf8, "metric": pl.Utf8, "centre": pl.Utf8, "detail": pl.Utf8,
-                 "value": pl.Utf8, "numerator": pl.Int64, "denominator": pl.Int64, "page": pl.Utf8,
-                 "query": pl.Object}
+SIGNAL_SCHEMA = {
+    "severity": pl.Utf8,  # alarm (beyond 99.8% on the worse side), alert, info (an SPC signal on the better side)
+    "kind": pl.Utf8,  # funnel, spc, completeness, outside_ta
+    "metric": pl.Utf8,
+    "centre": pl.Utf8,  # a centre code (None for England)
+    "rule": pl.Utf8,  # the funnel flag, the SPC rule, the completeness threshold or the outside-TA reason id
+    "side": pl.Utf8,  # high or low
+    "numerator": pl.Int64, "denominator": pl.Int64,  # as disclosed: None where withheld
+    "rate": pl.Float64, "target": pl.Float64, "expected": pl.Float64, "ratio": pl.Float64,
+    "reason": pl.Utf8,  # for outside-TA infusions: the reason in words, from the TA compliance rules
+    "period_start": pl.Date, "period_end": pl.Date,  # the infusions the signal rests on (None: from the first)
+}
 
 
-def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | None = None) -> pl.DataFrame:
-    """One row per signal: severity, kind, metric, centre, what was seen, and the page and query that explain it."""
+def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | None = None,
+            disclose: Disclose = exact) -> pl.DataFrame:
+    """One row per signal (SIGNAL_SCHEMA), found in the figures the view discloses, worst first. (Counts that are
+not a metric table's, such as outside-TA infusions by reason, are suppressed by the gate with the records.)"""
     filters = filters or Filters()
     found: list[dict] = []
-    base_query = {k: v for k, v in filters.as_query().items() if k not in ("metric", "centre")}
+    period = {"period_start": filters.start, "period_end": filters.end}
     for metric in proportions().values():
         if metric.id.startswith("followup_"):
             continue
-        table = rates.compute(dataset, metric.id, by="centre", filters=filters, as_of=as_of)
+        table = disclose(rates.compute(dataset, metric.id, by="centre", filters=filters, as_of=as_of))
         for row in table.rows.iter_rows(named=True):
             severity = metric.concern(row["flag"])
             if severity:
-                value = (f"observed/expected {row['ratio']:.2f}" if table.adjust == "product_mix"
-                         else f"{row['rate']:.1%} against {table.target:.1%}")
                 found.append({
                     "severity": severity, "kind": "funnel", "metric": metric.id, "centre": row["group"],
-                    "detail": f"{metric.title}: beyond the {'99.8' if severity == 'alarm' else '95'}% limit",
-                    "value": value, "numerator": row["numerator"], "denominator": row["denominator"],
-                    "page": "centres", "query": {**base_query, "centre": [row["group"]], "metric": [metric.id]},
+                    "rule": row["flag"], "side": row["flag"].split("_")[0].replace("above", "high")
+                    .replace("below", "low"), "numerator": row["numerator"], "denominator": row["denominator"],
+                    "rate": row["rate"], "target": table.target, "expected": row["expected"], "ratio": row["ratio"],
+                    **period,
                 })
         if metric.is_outcome:
-            _, spc = rates.quarterly(dataset, metric.id, filters, as_of)
+            _, spc = rates.quarterly(dataset, metric.id, filters, as_of, disclose)
             for s in spc:
                 worse = (s["direction"] == "high") == metric.higher_is_worse
                 found.append({
-                    "severity": "alert" if worse else "info", "kind": "spc", "metric": metric.id, "centre": None,
-                    "detail": f"{metric.title}: {s['description']} ({s['direction']}), "
-                              f"{quarter_label(s['from'])} to {quarter_label(s['to'])}",
-                    "value": None, "numerator": None, "denominator": None,
-                    "page": PAGE_OF.get(metric.id, "toxicity"), "query": {**base_query, "metric": [metric.id]},
+                    "severity": "alert" if worse else "info", "kind": "spc", "metric": metric.id, "rule": s["rule"],
+                    "side": s["direction"], "period_start": s["from"], "period_end": _quarter_end(s["to"]),
                 })
-    completeness = rates.compute(dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of)
+    completeness = disclose(rates.compute(dataset, "followup_d30_complete", by="centre", filters=filters,
+                                          as_of=as_of))
     for row in completeness.rows.filter(pl.col("rate") < rates.COMPLETENESS_THRESHOLD).iter_rows(named=True):
         found.append({
             "severity": "alert", "kind": "completeness", "metric": "followup_d30_complete", "centre": row["group"],
-            "detail": f"day-30 follow-up under {rates.COMPLETENESS_THRESHOLD:.0%} complete: outcomes not flagged",
-            "value": f"{row['rate']:.0%}", "numerator": row["numerator"], "denominator": row["denominator"],
-            "page": "data-quality", "query": base_query,
+            "rule": f"under {rates.COMPLETENESS_THRESHOLD:.0%}", "side": "low", "numerator": row["numerator"],
+            "denominator": row["denominator"], "rate": row["rate"], "target": rates.COMPLETENESS_THRESHOLD, **period,
         })
-    for row in pathway.ta_outside_by_reason(dataset, filters).filter(pl.col("infusions") > 0).iter_rows(named=True):
+    reasons = pathway.ta_outside_by_reason(dataset, filters).filter(pl.col("infusions") > 0)
+    for row in reasons.iter_rows(named=True):
         found.append({
-            "severity": "alert", "kind": "outside_ta", "metric": "ta_outside", "centre": None,
-            "detail": f"infusions outside their TA: {row['reason']}", "value": None, "numerator": row["infusions"],
-            "denominator": None, "page": "nice-ta", "query": base_query,
+            "severity": "alert", "kind": "outside_ta", "metric": "ta_outside", "rule": row["reason_id"],
+            "side": "high", "numerator": row["infusions"], "reason": row["reason"], **period,
         })
     frame = pl.DataFrame(found, schema=SIGNAL_SCHEMA) if found else pl.DataFrame(schema=SIGNAL_SCHEMA)
     return frame.sort(pl.col("severity").replace_strict(SEVERITY_ORDER, return_dtype=pl.Int8), "kind", "metric",
@@ -74,3 +80,9 @@ def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | N
 def quarter_label(day: dt.date) -> str:
     """2024-04-01 -> "2024 Q2"."""
     return f"{day.year} Q{(day.month - 1) // 3 + 1}"
+
+
+def _quarter_end(start: dt.date) -> dt.date:
+    month = start.month + 3
+    first_of_next = dt.date(start.year + (month > 12), (month - 1) % 12 + 1, 1)
+    return first_of_next - dt.timedelta(days=1)
