@@ -63,7 +63,7 @@ def funnel(table) -> go.Figure:
     value, axis = _value_column(table)
     size_column = "expected" if table.adjust == "product_mix" else "denominator"
     figure = go.Figure()
-    plotted = table.rows.filter(pl.col("denominator") > 0)
+    plotted = table.rows.filter((pl.col("denominator") > 0) & pl.col(value).is_not_null())  # withheld: not drawn
     curve = table.limits
     if curve is not None and plotted.height:
         # Draw the funnel from the smallest centre on: below it the limits only fan out to infinity.
@@ -106,7 +106,7 @@ def funnel(table) -> go.Figure:
 def caterpillar(table) -> go.Figure:
     """Centres ranked by their value with 95% intervals, against the national figure."""
     value, axis = _value_column(table)
-    rows = table.rows.filter(pl.col("denominator") > 0)
+    rows = table.rows.filter((pl.col("denominator") > 0) & pl.col(value).is_not_null())
     if value == "ratio":  # the rate's interval, carried onto the ratio scale
         rows = rows.with_columns((pl.col("ci_low") / pl.col("rate") * pl.col("ratio")).alias("low"),
                                  (pl.col("ci_high") / pl.col("rate") * pl.col("ratio")).alias("high"))

@@ -467,8 +467,13 @@ def percent(column: str) -> st.column_config.NumberColumn:
 
 
 def empty_notice(frame: pl.DataFrame, what: str) -> bool:
-    """True (with a note) when the filters leave nothing to show."""
+    """True (with a note) when the filters leave nothing to show, or nothing this viewer may be shown."""
     if frame.height == 0:
         st.info(f"No {what} under these filters.", icon=":material/filter_alt_off:")
+        return True
+    counts = [c for c in frame.columns if c in gate_module.COUNTS]
+    if counts and frame.select(pl.col(counts).is_null().all()).row(0) == (True,) * len(counts):
+        st.info(f"The {what} under these filters are too few to show: counts of 1-7 are withheld.",
+                icon=":material/visibility_off:")
         return True
     return False

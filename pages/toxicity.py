@@ -22,9 +22,12 @@ st.caption(caption + ". Click a centre to open its page. Centres under 90% day-3
            "flagged.")
 st.plotly_chart(charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"),
                 selection_mode="points")
-unplotted = table.rows.filter(pl.col("denominator") == 0)["group"].to_list()  # observers: null when suppressed
+unplotted = table.rows.filter(pl.col("denominator") == 0)["group"].to_list()
 if unplotted:
     st.caption("No patients in the denominator (listed, not plotted): " + ", ".join(unplotted))
+withheld = table.rows.filter(pl.col("numerator").is_null() | pl.col("denominator").is_null())["group"].to_list()
+if withheld:
+    st.caption("Counts of 1-7 withheld (listed, not plotted): " + ", ".join(withheld))
 
 left, right = st.columns(2)
 with left:
