@@ -106,6 +106,22 @@ def test_nothing_sent_to_a_lead_names_a_peer_on_any_page(header_app, browser):
     assert sent_episodes & set(infusions.filter(pl.col("centre_code") != LEAD_CENTRE)["episode_id"]) == set()
 
 
+def test_nothing_sent_to_an_observer_names_a_centre_on_any_page(header_app, browser):
+    """Observers see every centre under the leads' keyed pseudonyms (a lead could otherwise re-identify peers by
+    matching figures with theirs): no code or name in any byte sent."""
+    page = browser.new_context(extra_http_headers={"X-Forwarded-Email": PEOPLE["observer"]}).new_page()
+    sent = websocket_bytes(page)
+    for path in PAGE_PATHS:
+        page.goto(f"{header_app.url}/{path}")
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.locator("h1").first.wait_for()
+    received = PLOTLY_ARRAYS.sub(b"", b"".join(sent))
+    assert len(received) > 100_000 and b"Peer A" in received
+    assert [n for n in CENTRES["centre_name"] if n.encode() in received] == []
+    codes = re.compile(rb"(?<![A-Za-z])(" + b"|".join(c.encode() for c in CENTRES["centre_code"]) + rb")(?!\d)")
+    assert codes.findall(received) == []
+
+
 def test_a_lead_typing_another_centre_into_the_url_learns_nothing(header_app, browser):
     page = visit(browser, header_app, "centre", "centres?centre=LDN01")
     page.get_by_text("centre: 'LDN01' is not a known value").wait_for()
