@@ -16,7 +16,7 @@ import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
-from dashboard import access, audit, exports, metrics, store
+from dashboard import access, audit, exports, metrics, sample, store
 from dashboard import filters as filter_model
 from dashboard.access import Policy, Viewer
 from dashboard.filters import Choices, Filters
@@ -145,7 +145,7 @@ def sign_in(data: Dataset) -> Viewer:
     conf = access.settings()
     mode = conf["mode"]
     if mode == "demo":
-        if not (data.synthetic or data.data_version == 0):  # the sample, or a store that holds nothing yet
+        if not sample.demo_allowed(data):  # exactly the bundled sample (by content), or a store that holds nothing
             deny("Demo mode shows only the bundled synthetic sample, and this store holds other data. "
                  "Set CARTGOV_AUTH_MODE to oidc or header.")
         st.sidebar.subheader("Demo sign-in")

@@ -55,8 +55,12 @@ def hostile_store(tmp_path) -> str:
 
 @pytest.mark.browser
 def test_markup_in_submitted_text_is_shown_as_text_never_run(hostile_store, browser, tmp_path):
-    with serve(hostile_store, tmp_path / "snapshots", tmp_path / "serve.log") as app:
-        page = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
+    # Not the bundled sample, so not in demo mode: a national panel member behind the trusted header.
+    (tmp_path / "access.toml").write_text('[users."panel@example.nhs.uk"]\nrole = "national"\n')
+    env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(tmp_path / "access.toml")}
+    with serve(hostile_store, tmp_path / "snapshots", tmp_path / "serve.log", env) as app:
+        page = browser.new_context(viewport={"width": 1400, "height": 2400},
+                                   extra_http_headers={"X-Forwarded-Email": "panel@example.nhs.uk"}).new_page()
         dialogs, sent = [], websocket_bytes(page)
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         for path, shown in (("data-quality", HOSTILE_NAME), ("centres?centre=NEY04", HOSTILE_NAME),
@@ -236,3 +240,59 @@ def test_sql_in_submitted_text_is_stored_as_text(store_url, tmp_path):
                                                    store.DATA_TABLES["centres"].c.centre_name)).all())
     assert {code: stored[code] for code in names} == names
     assert store.row_counts(engine)["infusions"] == 3000 and store.row_counts(engine)["followup"] == 2891
+
+
+# --- Demo mode only on exactly the bundled sample, known by content (issue 12, finding 7) ---
+
+
+def _submission(folder, files: dict[str, bytes]):
+    """A submission folder whose manifest says it is synthetic, whatever it holds."""
+    folder.mkdir()
+    (folder / "manifest.toml").write_text('extract_date = "2026-09-30"\nsynthetic = true\n')
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return folder
+
+
+def _demo_app(monkeypatch, url: str):
+    import streamlit as st
+
+    st.cache_data.clear()  # the data version is cached for 30 s in this process, across AppTest runs
+    monkeypatch.setenv("CARTGOV_AUTH_MODE", "demo")
+    return run_app(monkeypatch, url)
+
+
+def _refused_in_demo_mode(app) -> bool:
+    if [t.value for t in app.title] == ["Access denied"]:
+        assert "Demo mode shows only the bundled synthetic sample" in app.error[0].value
+        assert not app.sidebar.selectbox and not app.metric  # no role picker, no figure
+        return True
+    assert [s.label for s in app.sidebar.selectbox][:1] == ["Role"]
+    return False
+
+
+def test_demo_mode_refuses_generated_data_whose_manifest_says_synthetic(monkeypatch, tmp_path):
+    from dashboard.synthetic import generate
+
+    folder = tmp_path / "generated"
+    generate(folder, 200, 9)  # invented, and not the sample: a store of anything could say the same
+    assert "synthetic = true" in (folder / "manifest.toml").read_text()
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    ingest(store.engine_for(url), [folder])
+    assert _refused_in_demo_mode(_demo_app(monkeypatch, url))
+
+
+def test_demo_mode_accepts_the_sample_and_refuses_it_with_one_file_more(monkeypatch, tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    ingest(store.engine_for(url), [SAMPLE])
+    ingest(store.engine_for(url), [SAMPLE])  # the same files again change nothing
+    assert not _refused_in_demo_mode(_demo_app(monkeypatch, url))
+    centres = (SAMPLE / "centres.csv").read_text().replace("Don Valley Royal Hospital", "Don Valley Hospital")
+    ingest(store.engine_for(url), [_submission(tmp_path / "extra", {"centres.csv": centres.encode()})])
+    assert _refused_in_demo_mode(_demo_app(monkeypatch, url))
+
+
+def test_demo_mode_on_an_empty_store_says_how_to_load_data(monkeypatch, sqlite_url):
+    app = _demo_app(monkeypatch, sqlite_url)
+    assert not _refused_in_demo_mode(app)
+    assert "cartgov seed" in app.info[0].value
