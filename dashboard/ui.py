@@ -18,6 +18,7 @@ import streamlit as st
 
 from dashboard import access, audit, exports, metrics, sample, store
 from dashboard import filters as filter_model
+from dashboard import identity as identities
 from dashboard.access import Policy, Viewer
 from dashboard.filters import Choices, Filters
 from dashboard.loaders import Dataset, SnapshotError, complete_snapshots, load_dataset
@@ -160,16 +161,18 @@ def sign_in(data: Dataset) -> Viewer:
     except access.AccessConfigError as error:
         deny(str(error))
     if mode == "header":
-        identity = st.context.headers.get(conf["header"])
+        identity, refused = identities.from_header(conf["header"], st.context.headers.get_all(conf["header"]))
     elif mode == "oidc":
         if not st.user.is_logged_in:
             st.title("CAR-T governance")
             st.button("Sign in", on_click=st.login, icon=":material/login:")
             st.stop()
-        identity = st.user.get("email")
+        identity, refused = identities.from_claims(st.user.to_dict())
         st.sidebar.button("Sign out", on_click=st.logout, icon=":material/logout:")
     else:
         deny(f"CARTGOV_AUTH_MODE={mode!r} is not one of {', '.join(access.AUTH_MODES)}.")
+    if refused:
+        deny(refused)
     viewer = access.viewer_for(identity, people)
     if viewer is None:
         deny("Your account is not on this dashboard's access list." if identity else "You are not signed in.")

@@ -296,3 +296,49 @@ def test_demo_mode_on_an_empty_store_says_how_to_load_data(monkeypatch, sqlite_u
     app = _demo_app(monkeypatch, sqlite_url)
     assert not _refused_in_demo_mode(app)
     assert "cartgov seed" in app.info[0].value
+
+
+# --- Identity: the header and the OIDC claims (finding 6) ---
+
+
+@pytest.mark.parametrize(("values", "identity"), [
+    (["panel@example.nhs.uk"], "panel@example.nhs.uk"),
+    ([" Panel@Example.NHS.uk "], "Panel@Example.NHS.uk"),  # the access file's lookup ignores case and spaces
+    ([], None),
+    ([""], None),
+    (["panel@example.nhs.uk", "stranger@example.com"], None),  # a proxy that appends: the client chose the first
+    (["stranger@example.com", "panel@example.nhs.uk"], None),
+    (["panel@example.nhs.uk", "panel@example.nhs.uk"], None),  # even the same value twice: the proxy is wrong
+    (["panel@example.nhs.uk, stranger@example.com"], None),  # two values folded into one line (RFC 9110)
+])
+def test_the_identity_header_must_hold_exactly_one_value(values, identity):
+    from dashboard import identity as identities
+
+    found, refused = identities.from_header("X-Forwarded-Email", values)
+    assert found == identity
+    assert (refused is None) == (identity is not None)
+    if len(values) > 1 or "," in "".join(values):
+        assert "X-Forwarded-Email arrived with 2 values; exactly one is accepted" in refused
+
+
+TENANT, OBJECT = "72f988bf-86f1-41af-91ab-2d7cd011db47", "00000000-0000-0000-66f3-3332eca7ea81"
+
+
+@pytest.mark.parametrize(("claims", "identity"), [
+    ({"oid": OBJECT, "tid": TENANT, "email": "panel@example.nhs.uk"}, f"{TENANT}/{OBJECT}"),
+    ({"oid": OBJECT.upper(), "tid": TENANT, "preferred_username": "panel@example.nhs.uk"}, f"{TENANT}/{OBJECT}"),
+    ({"email": "panel@example.nhs.uk", "preferred_username": "panel@example.nhs.uk"}, None),  # mutable: never
+    ({"oid": OBJECT, "email": "panel@example.nhs.uk"}, None),  # an object id means nothing without its tenant
+    ({"tid": TENANT, "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ"}, None),
+    ({"oid": "", "tid": TENANT}, None),
+])
+def test_an_oidc_identity_is_the_tenant_and_object_id_never_the_email(claims, identity):
+    from dashboard import access
+    from dashboard import identity as identities
+
+    found, refused = identities.from_claims(claims)
+    assert found == identity and (refused is None) == (identity is not None)
+    people = {f"{TENANT}/{OBJECT}": access.Viewer(f"{TENANT}/{OBJECT}", "national"),
+              "panel@example.nhs.uk": access.Viewer("panel@example.nhs.uk", "national")}
+    viewer = access.viewer_for(found, people)
+    assert (viewer.identity if viewer else None) == identity  # an e-mail key in the access file lets nobody in
