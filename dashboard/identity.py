@@ -1,4 +1,4 @@
-"""Who a request comes from: the trusted header in header mode, the ID token's claims in oidc mode.
+"""Who a request or a command comes from: the trusted header, the OIDC claims, the operating-system account.
 
 Pure (no Streamlit), so that each rule is tested on its own. A function returns (identity, None) or (None, why the
 person is refused); the caller shows the reason on the access-denied page.
@@ -6,6 +6,8 @@ person is refused); the caller shows the reason on the access-denied page.
 
 from __future__ import annotations
 
+import os
+import pwd
 from collections.abc import Mapping
 
 
@@ -38,3 +40,21 @@ def from_claims(claims: Mapping[str, object]) -> tuple[str | None, str | None]:
         return None, ("The identity provider did not send the oid and tid claims that identify an account; "
                       "ask the administrator to check the sign-in configuration.")
     return f"{tenant}/{account}", None
+
+
+def operating_system_user() -> str:
+    """The account this process runs as, from the password database (never $USER or $LOGNAME, which anyone can set
+    and which may be missing); its numeric id when the database has no entry for it (a container)."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def command_line_user(claimed: str | None = None) -> str:
+    """Who ran a command, for the audit log: `cli:<account>`, or `cli:<name> (os user <account>)` with --as NAME."""
+    account = operating_system_user()
+    if claimed and claimed.strip() and claimed.strip() != account:
+        return f"cli:{claimed.strip()} (os user {account})"
+    return f"cli:{account}"

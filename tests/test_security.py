@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import time
@@ -342,3 +343,40 @@ def test_an_oidc_identity_is_the_tenant_and_object_id_never_the_email(claims, id
               "panel@example.nhs.uk": access.Viewer("panel@example.nhs.uk", "national")}
     viewer = access.viewer_for(found, people)
     assert (viewer.identity if viewer else None) == identity  # an e-mail key in the access file lets nobody in
+
+
+# --- The command line's reads of held rows and its packs are audited with the operating-system user ---
+
+
+def test_quarantine_reads_and_reports_are_audited_with_the_operating_system_user(seeded_sqlite, tmp_path):
+    import pwd
+
+    from click.testing import CliRunner
+
+    from dashboard.audit import entries
+    from dashboard.cli import main
+
+    engine = store.engine_for(seeded_sqlite)
+    ingest(engine, [BAD_SUBMISSION])
+    account = pwd.getpwuid(os.geteuid()).pw_name
+    env = {"USER": "mallory", "LOGNAME": "mallory", "CARTGOV_DATABASE_URL": seeded_sqlite}  # $USER is not who ran it
+    runner = CliRunner(env=env)
+    before = entries(engine).height
+    first_id = json.loads(runner.invoke(main, ["quarantine", "list", "--format", "json"]).output)[0]["quarantine_id"]
+    commands = [["quarantine", "list"], ["quarantine", "show", str(first_id)],
+                ["quarantine", "export", str(tmp_path / "held.csv"), "--centre", "NEY04"],
+                ["report", "--out", str(tmp_path / "pack.html"), "--role", "observer"],
+                ["quarantine", "list", "--as", "Dr A. Example"]]
+    for command in commands:
+        result = runner.invoke(main, command)
+        assert result.exit_code == 0, result.output
+    log = entries(engine).sort("id")
+    assert log.height == before + len(commands) + 1  # the JSON listing above was audited too
+    rows = log.tail(len(commands)).to_dicts()
+    assert [row["who"] for row in rows] == [f"cli:{account}"] * 4 + [f"cli:Dr A. Example (os user {account})"]
+    assert [(row["page"], row["action"]) for row in rows] == [
+        ("quarantine list", "view held rows"), ("quarantine show", "view held rows"), ("quarantine export", "export"),
+        ("report", "export"), ("quarantine list", "view held rows")]
+    assert f"row {first_id}" in rows[1]["detail"] and "held.csv" in rows[2]["detail"]
+    assert "NEY04" in rows[2]["filters"]
+    assert all("mallory" not in str(row) for row in rows)
