@@ -39,20 +39,28 @@ class Session:
     def send(self, message: BackMsg) -> None:
         self.socket.send(message.SerializeToString())
 
-    def run(self, timeout: float = 120) -> bytes:
-        """Ask for a run of the default page; every byte sent back until the run has finished."""
+    def receive_until(self, done, timeout: float = 120) -> list[tuple[bytes, ForwardMsg]]:
+        """Every message sent back, raw and parsed, up to the first for which done(message) is true."""
+        received, deadline = [], time.monotonic() + timeout
+        while True:
+            raw = self.socket.recv(timeout=max(deadline - time.monotonic(), 0.1))
+            message = ForwardMsg()
+            message.ParseFromString(raw)
+            received.append((raw, message))
+            if done(message):
+                return received
+
+    def run(self) -> bytes:
+        """Ask for a run of the default page (the overview); every byte sent back until the run has finished."""
         message = BackMsg()
         message.rerun_script.query_string = ""
         message.rerun_script.page_name = ""
         self.send(message)
-        received, deadline = [], time.monotonic() + timeout
-        while True:
-            raw = self.socket.recv(timeout=max(deadline - time.monotonic(), 0.1))
-            received.append(raw)
-            sent = ForwardMsg()
-            sent.ParseFromString(raw)
-            if sent.WhichOneof("type") == "script_finished" and sent.script_finished == 0:  # FINISHED_SUCCESSFULLY
-                return b"".join(received)
+        self.messages = self.receive_until(  # FINISHED_SUCCESSFULLY
+            lambda sent: sent.WhichOneof("type") == "script_finished" and sent.script_finished == 0)
+        self.id = next(sent.new_session.initialize.session_id for _, sent in self.messages
+                       if sent.WhichOneof("type") == "new_session")
+        return b"".join(raw for raw, _ in self.messages)
 
 
 def status(url: str, headers: dict | None = None) -> int:
@@ -132,6 +140,31 @@ def test_a_browser_cannot_clear_the_shared_caches(tmp_path):
 
 
 # --- Finding 5: downloads ---
+
+
+def _ask_for_file(session: Session, file_id: str) -> ForwardMsg:
+    """Click a deferred download button as the browser does: ask the server to make the file behind it."""
+    request = BackMsg()
+    request.backend_operation_request.request_id = "r1"
+    request.backend_operation_request.session_id = session.id  # the asking session's own id, as a browser sends it
+    request.backend_operation_request.deferred_file.file_id = file_id
+    session.send(request)
+    return session.receive_until(lambda sent: sent.WhichOneof("type") == "backend_operation_response")[-1][1]
+
+
+def test_a_download_made_at_the_click_is_made_only_for_the_session_that_drew_its_button(header_app):
+    """The governance pack is built at the click, with the access of the session that drew the button. Streamlit
+    builds it for any session that names the button's id: a stranger denied at sign-in would get a lead's pack."""
+    with Session(header_app.url, [(HEADER, LEAD)]) as lead, Session(header_app.url) as stranger:
+        lead.run()
+        buttons = [sent.delta.new_element.download_button for _, sent in lead.messages
+                   if sent.delta.new_element.WhichOneof("type") == "download_button"]
+        pack = next(b.deferred_file_id for b in buttons if b.label.startswith("Download the governance pack"))
+        assert b"Access denied" in stranger.run()
+        refused = _ask_for_file(stranger, pack).backend_operation_response
+        assert refused.error_msg and not refused.deferred_file.url
+        made = _ask_for_file(lead, pack).backend_operation_response
+        assert not made.error_msg and made.deferred_file.url.startswith("/media/")
 
 
 def _open(browser, app_url: str, headers: dict | None = None):
