@@ -1,4 +1,4 @@
-"""Hostile input: markup in submitted text shown as text, hostile URLs, demo mode and access files that fail safe."""
+"""Hostile input and sign-in: markup as text, hostile URLs and SQL, secrets, demo mode by content, identities."""
 
 from __future__ import annotations
 
