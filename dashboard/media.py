@@ -29,7 +29,8 @@ from streamlit.web.server.starlette.starlette_server_config import USER_COOKIE_N
 from dashboard import access
 
 # How long after the page drew a download button (or the click made its file) the file can be fetched. A reader who
-# leaves a page open longer clicks twice: the first click's rerun draws the button again.
+# leaves a page open longer clicks twice: the first click's rerun draws the button again. Not "until the first
+# fetch": Streamlit's frontend fetches every download URL once to check it, besides the download itself.
 DOWNLOAD_SECONDS = float(os.environ.get("CARTGOV_DOWNLOAD_SECONDS", "600"))
 
 # The session whose click is making a file right now (set around Streamlit's deferred download handler; the file is
