@@ -42,7 +42,6 @@ def settings() -> dict:
         "mode": os.environ.get("CARTGOV_AUTH_MODE", "demo"),
         "header": os.environ.get("CARTGOV_AUTH_HEADER", "X-Forwarded-Email"),
         "access_file": Path(os.environ.get("CARTGOV_ACCESS_FILE", "access.toml")),
-        "secret": os.environ.get("CARTGOV_PSEUDONYM_SECRET"),
     }
 
 

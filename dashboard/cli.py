@@ -157,6 +157,23 @@ def quarantine() -> None:
     """See and export the rows held back by ingest, with every reason."""
 
 
+AS_OPTION = click.option("--as", "as_name", metavar="NAME",
+                         help="Who is running this, for the audit log (default: the operating-system account, which "
+                              "is recorded as well).")
+
+
+def _audit(database_url: str, as_name: str | None, action: str, page: str, detail: str,
+           centre: tuple[str, ...] = ()) -> None:
+    """An audit_log row for a command that shows or writes held rows. The command line reads every centre, as the
+    national role does; who is the operating-system account (never $USER, which may be missing or set to anything)."""
+    from dashboard import access, audit
+    from dashboard.filters import Filters
+    from dashboard.identity import command_line_user
+
+    audit.record(store.engine_for(database_url), access.Viewer(command_line_user(as_name), "national"), action, page,
+                 Filters(centre=centre), detail)
+
+
 def _held_rows(database_url: str, include_released: bool, centre: tuple[str, ...]):
     import polars as pl
 
@@ -174,10 +191,14 @@ def _held_rows(database_url: str, include_released: bool, centre: tuple[str, ...
               help="Include rows released since (parent arrived, resubmitted).")
 @click.option("--centre", multiple=True, help="Only rows of this centre (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@AS_OPTION
 @command
-def quarantine_list(include_released: bool, centre: tuple[str, ...], fmt: str, database_url: str) -> None:
+def quarantine_list(include_released: bool, centre: tuple[str, ...], fmt: str, as_name: str | None,
+                    database_url: str) -> None:
     """One line per reason a row is held: id, centre, file, row, column, rule, value."""
     reasons = _held_rows(database_url, include_released, centre)
+    _audit(database_url, as_name, "view held rows", "quarantine list",
+           f"{reasons.height} reasons" + (", released rows included" if include_released else ""), centre)
     if fmt == "json":
         click.echo(json.dumps(reasons.to_dicts(), default=str))
         return
@@ -191,8 +212,9 @@ def quarantine_list(include_released: bool, centre: tuple[str, ...], fmt: str, d
 
 @quarantine.command("show")
 @click.argument("quarantine_id", type=int)
+@AS_OPTION
 @command
-def quarantine_show(quarantine_id: int, database_url: str) -> None:
+def quarantine_show(quarantine_id: int, as_name: str | None, database_url: str) -> None:
     """A held row as it was sent, with every reason."""
     import sqlalchemy as sa
 
@@ -201,6 +223,7 @@ def quarantine_show(quarantine_id: int, database_url: str) -> None:
         row = connection.execute(query).mappings().first()
     if row is None:
         _fail(f"no quarantined row with id {quarantine_id}")
+    _audit(database_url, as_name, "view held rows", "quarantine show", f"row {quarantine_id} of {row['path']}")
     click.echo(f"{row['path']} row {row['row_number']} ({row['table_name']}), held since {row['quarantined_at']}"
                + (f", released {row['released_at']} ({row['resolution']})" if row["released_at"] else ""))
     click.echo("values as sent:")
@@ -215,12 +238,15 @@ def quarantine_show(quarantine_id: int, database_url: str) -> None:
 @click.argument("out", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--all", "include_released", is_flag=True, help="Include rows released since.")
 @click.option("--centre", multiple=True, help="Only rows of this centre (repeatable), e.g. to send back to it.")
+@AS_OPTION
 @command
-def quarantine_export(out: Path, include_released: bool, centre: tuple[str, ...], database_url: str) -> None:
+def quarantine_export(out: Path, include_released: bool, centre: tuple[str, ...], as_name: str | None,
+                      database_url: str) -> None:
     """Write the held rows and their reasons to a CSV file, ready to send back to the centre."""
     from dashboard.exports import csv_bytes
 
     reasons = _held_rows(database_url, include_released, centre)
+    _audit(database_url, as_name, "export", "quarantine export", f"{out.name}: {reasons.height} reasons", centre)
     out.write_bytes(csv_bytes(reasons))
     click.echo(f"wrote {reasons.height} reasons for {reasons['quarantine_id'].n_unique()} rows to {out}")
 
@@ -302,15 +328,16 @@ def metrics(metric_id, list_catalogue, by, start, end, centre, product, ta, age,
 @filter_options
 @click.option("--role", type=click.Choice(["national", "centre", "observer"]), default="national", show_default=True)
 @click.option("--lead-centre", "lead_centre", help="With --role centre: the lead's own centre code.")
+@AS_OPTION
 @command
-def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre, database_url) -> None:
+def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre, as_name, database_url) -> None:
     """The governance pack for a filtered view: self-contained HTML (or PDF), small numbers suppressed."""
     import datetime as dt
-    import os
 
-    from dashboard import access, audit
+    from dashboard import access, audit, sample
     from dashboard import report as pack
     from dashboard.gate import Gate
+    from dashboard.identity import command_line_user
     from dashboard.loaders import load_dataset
 
     if role == "centre" and not lead_centre and len(centre) == 1:
@@ -319,10 +346,10 @@ def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre,
         _fail("--role centre needs the lead's centre: --centre CODE")
     engine = store.engine_for(database_url)
     dataset = load_dataset(engine)
-    viewer = access.Viewer(f"cli:{os.environ.get('USER', 'unknown')}", role, lead_centre)
+    viewer = access.Viewer(command_line_user(as_name), role, lead_centre)
     try:
-        policy = access.policy_for(viewer, list(dataset["centres"]["centre_code"]), dataset.synthetic,
-                                   shared_export=True)
+        policy = access.policy_for(viewer, list(dataset["centres"]["centre_code"]),
+                                   sample.holds_only_the_sample(dataset), shared_export=True)
     except access.AccessConfigError as error:
         _fail(str(error))
     chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)

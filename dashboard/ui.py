@@ -15,9 +15,10 @@ import polars as pl
 import sqlalchemy as sa
 import streamlit as st
 
-from dashboard import access, audit, metrics, presenter, store
+from dashboard import access, audit, metrics, presenter, sample, store
 from dashboard import filters as filter_model
 from dashboard import gate as gate_module
+from dashboard import identity as identities
 from dashboard.access import Policy, Viewer
 from dashboard.filters import Choices, Filters
 from dashboard.gate import Gate
@@ -151,7 +152,7 @@ def sign_in(data: Dataset) -> Viewer:
     conf = access.settings()
     mode = conf["mode"]
     if mode == "demo":
-        if not (data.synthetic or data.data_version == 0):  # the sample, or a store that holds nothing yet
+        if not sample.demo_allowed(data):  # exactly the bundled sample (by content), or a store that holds nothing
             deny("Demo mode shows only the bundled synthetic sample, and this store holds other data. "
                  "Set CARTGOV_AUTH_MODE to oidc or header.")
         st.sidebar.subheader("Demo sign-in")
@@ -166,21 +167,21 @@ def sign_in(data: Dataset) -> Viewer:
     except access.AccessConfigError as error:
         deny(str(error))
     if mode == "header":
-        identity = st.context.headers.get(conf["header"])
+        identity, refused = identities.from_header(conf["header"], st.context.headers.get_all(conf["header"]))
     elif mode == "oidc":
         if not st.user.is_logged_in:
             st.title("CAR-T governance")
             st.button("Sign in", on_click=st.login, icon=":material/login:")
             st.stop()
-        identity = st.user.get("email")
+        identity, refused = identities.from_claims(st.user.to_dict())
         st.sidebar.button("Sign out", on_click=st.logout, icon=":material/logout:")
     else:
         deny(f"CARTGOV_AUTH_MODE={mode!r} is not one of {', '.join(access.AUTH_MODES)}.")
+    if refused:
+        deny(refused)
     viewer = access.viewer_for(identity, people)
     if viewer is None:
         deny("Your account is not on this dashboard's access list." if identity else "You are not signed in.")
-    if viewer.role == "centre" and not conf["secret"]:
-        deny("The dashboard is not configured for centre leads (CARTGOV_PSEUDONYM_SECRET is not set).")
     return viewer
 
 
@@ -196,7 +197,7 @@ def policy() -> Policy:
 
 def set_policy(data: Dataset, viewer: Viewer) -> Policy:
     try:
-        chosen = access.policy_for(viewer, list(data["centres"]["centre_code"]), data.synthetic)
+        chosen = access.policy_for(viewer, list(data["centres"]["centre_code"]), sample.holds_only_the_sample(data))
     except access.AccessConfigError as error:
         deny(str(error))
     st.session_state["_gate"] = Gate(chosen)

@@ -64,7 +64,8 @@ def open_page(browser, app, role: str, path: str):
     frames = websocket_bytes(page)
     page.goto(f"{app.url}/{path}")
     page.wait_for_selector(IDLE, timeout=60_000)
-    page.locator("h1").first.wait_for()
+    page.locator("h1").first.wait_for(timeout=60_000)
+    page.wait_for_selector(IDLE, timeout=60_000)  # the run that drew the heading has finished sending
     return page, frames
 
 

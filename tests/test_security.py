@@ -1,8 +1,9 @@
-"""Hostile input: markup in submitted text shown as text, hostile URLs, demo mode and access files that fail safe."""
+"""Hostile input and sign-in: markup as text, hostile URLs and SQL, secrets, demo mode by content, identities."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import time
@@ -55,8 +56,12 @@ def hostile_store(tmp_path) -> str:
 
 @pytest.mark.browser
 def test_markup_in_submitted_text_is_shown_as_text_never_run(hostile_store, browser, tmp_path):
-    with serve(hostile_store, tmp_path / "snapshots", tmp_path / "serve.log") as app:
-        page = browser.new_context(viewport={"width": 1400, "height": 2400}).new_page()
+    # Not the bundled sample, so not in demo mode: a national panel member behind the trusted header.
+    (tmp_path / "access.toml").write_text('[users."panel@example.nhs.uk"]\nrole = "national"\n')
+    env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(tmp_path / "access.toml")}
+    with serve(hostile_store, tmp_path / "snapshots", tmp_path / "serve.log", env) as app:
+        page = browser.new_context(viewport={"width": 1400, "height": 2400},
+                                   extra_http_headers={"X-Forwarded-Email": "panel@example.nhs.uk"}).new_page()
         dialogs, sent = [], websocket_bytes(page)
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
         for path, shown in (("data-quality", HOSTILE_NAME), ("centres?centre=NEY04", HOSTILE_NAME),
@@ -236,3 +241,143 @@ def test_sql_in_submitted_text_is_stored_as_text(store_url, tmp_path):
                                                    store.DATA_TABLES["centres"].c.centre_name)).all())
     assert {code: stored[code] for code in names} == names
     assert store.row_counts(engine)["infusions"] == 3000 and store.row_counts(engine)["followup"] == 2891
+
+
+# --- Demo mode only on exactly the bundled sample, known by content (issue 12, finding 7) ---
+
+
+def _submission(folder, files: dict[str, bytes]):
+    """A submission folder whose manifest says it is synthetic, whatever it holds."""
+    folder.mkdir()
+    (folder / "manifest.toml").write_text('extract_date = "2026-09-30"\nsynthetic = true\n')
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    return folder
+
+
+def _demo_app(monkeypatch, url: str):
+    import streamlit as st
+
+    st.cache_data.clear()  # the data version is cached for 30 s in this process, across AppTest runs
+    monkeypatch.setenv("CARTGOV_AUTH_MODE", "demo")
+    return run_app(monkeypatch, url)
+
+
+def _refused_in_demo_mode(app) -> bool:
+    if [t.value for t in app.title] == ["Access denied"]:
+        assert "Demo mode shows only the bundled synthetic sample" in app.error[0].value
+        assert not app.sidebar.selectbox and not app.metric  # no role picker, no figure
+        return True
+    assert [s.label for s in app.sidebar.selectbox][:1] == ["Role"]
+    return False
+
+
+def test_demo_mode_refuses_generated_data_whose_manifest_says_synthetic(monkeypatch, tmp_path):
+    from dashboard.synthetic import generate
+
+    folder = tmp_path / "generated"
+    generate(folder, 200, 9)  # invented, and not the sample: a store of anything could say the same
+    assert "synthetic = true" in (folder / "manifest.toml").read_text()
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    ingest(store.engine_for(url), [folder])
+    assert _refused_in_demo_mode(_demo_app(monkeypatch, url))
+
+
+def test_demo_mode_accepts_the_sample_and_refuses_it_with_one_file_more(monkeypatch, tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    ingest(store.engine_for(url), [SAMPLE])
+    ingest(store.engine_for(url), [SAMPLE])  # the same files again change nothing
+    assert not _refused_in_demo_mode(_demo_app(monkeypatch, url))
+    centres = (SAMPLE / "centres.csv").read_text().replace("Don Valley Royal Hospital", "Don Valley Hospital")
+    ingest(store.engine_for(url), [_submission(tmp_path / "extra", {"centres.csv": centres.encode()})])
+    assert _refused_in_demo_mode(_demo_app(monkeypatch, url))
+
+
+def test_demo_mode_on_an_empty_store_says_how_to_load_data(monkeypatch, sqlite_url):
+    app = _demo_app(monkeypatch, sqlite_url)
+    assert not _refused_in_demo_mode(app)
+    assert "cartgov seed" in app.info[0].value
+
+
+# --- Identity: the header and the OIDC claims (finding 6) ---
+
+
+@pytest.mark.parametrize(("values", "identity"), [
+    (["panel@example.nhs.uk"], "panel@example.nhs.uk"),
+    ([" Panel@Example.NHS.uk "], "Panel@Example.NHS.uk"),  # the access file's lookup ignores case and spaces
+    ([], None),
+    ([""], None),
+    (["panel@example.nhs.uk", "stranger@example.com"], None),  # a proxy that appends: the client chose the first
+    (["stranger@example.com", "panel@example.nhs.uk"], None),
+    (["panel@example.nhs.uk", "panel@example.nhs.uk"], None),  # even the same value twice: the proxy is wrong
+    (["panel@example.nhs.uk, stranger@example.com"], None),  # two values folded into one line (RFC 9110)
+])
+def test_the_identity_header_must_hold_exactly_one_value(values, identity):
+    from dashboard import identity as identities
+
+    found, refused = identities.from_header("X-Forwarded-Email", values)
+    assert found == identity
+    assert (refused is None) == (identity is not None)
+    if len(values) > 1 or "," in "".join(values):
+        assert "X-Forwarded-Email arrived with 2 values; exactly one is accepted" in refused
+
+
+TENANT, OBJECT = "72f988bf-86f1-41af-91ab-2d7cd011db47", "00000000-0000-0000-66f3-3332eca7ea81"
+
+
+@pytest.mark.parametrize(("claims", "identity"), [
+    ({"oid": OBJECT, "tid": TENANT, "email": "panel@example.nhs.uk"}, f"{TENANT}/{OBJECT}"),
+    ({"oid": OBJECT.upper(), "tid": TENANT, "preferred_username": "panel@example.nhs.uk"}, f"{TENANT}/{OBJECT}"),
+    ({"email": "panel@example.nhs.uk", "preferred_username": "panel@example.nhs.uk"}, None),  # mutable: never
+    ({"oid": OBJECT, "email": "panel@example.nhs.uk"}, None),  # an object id means nothing without its tenant
+    ({"tid": TENANT, "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ"}, None),
+    ({"oid": "", "tid": TENANT}, None),
+])
+def test_an_oidc_identity_is_the_tenant_and_object_id_never_the_email(claims, identity):
+    from dashboard import access
+    from dashboard import identity as identities
+
+    found, refused = identities.from_claims(claims)
+    assert found == identity and (refused is None) == (identity is not None)
+    people = {f"{TENANT}/{OBJECT}": access.Viewer(f"{TENANT}/{OBJECT}", "national"),
+              "panel@example.nhs.uk": access.Viewer("panel@example.nhs.uk", "national")}
+    viewer = access.viewer_for(found, people)
+    assert (viewer.identity if viewer else None) == identity  # an e-mail key in the access file lets nobody in
+
+
+# --- The command line's reads of held rows and its packs are audited with the operating-system user ---
+
+
+def test_quarantine_reads_and_reports_are_audited_with_the_operating_system_user(seeded_sqlite, tmp_path):
+    import pwd
+
+    from click.testing import CliRunner
+
+    from dashboard.audit import entries
+    from dashboard.cli import main
+
+    engine = store.engine_for(seeded_sqlite)
+    ingest(engine, [BAD_SUBMISSION])
+    account = pwd.getpwuid(os.geteuid()).pw_name
+    env = {"USER": "mallory", "LOGNAME": "mallory", "CARTGOV_DATABASE_URL": seeded_sqlite,  # $USER is not who ran it
+           "CARTGOV_PSEUDONYM_SECRET": "a-secret"}  # not the bundled sample any more: an observer's pack needs one
+    runner = CliRunner(env=env)
+    before = entries(engine).height
+    first_id = json.loads(runner.invoke(main, ["quarantine", "list", "--format", "json"]).output)[0]["quarantine_id"]
+    commands = [["quarantine", "list"], ["quarantine", "show", str(first_id)],
+                ["quarantine", "export", str(tmp_path / "held.csv"), "--centre", "NEY04"],
+                ["report", "--out", str(tmp_path / "pack.html"), "--role", "observer"],
+                ["quarantine", "list", "--as", "Dr A. Example"]]
+    for command in commands:
+        result = runner.invoke(main, command)
+        assert result.exit_code == 0, result.output
+    log = entries(engine).sort("id")
+    assert log.height == before + len(commands) + 1  # the JSON listing above was audited too
+    rows = log.tail(len(commands)).to_dicts()
+    assert [row["who"] for row in rows] == [f"cli:{account}"] * 4 + [f"cli:Dr A. Example (os user {account})"]
+    assert [(row["page"], row["action"]) for row in rows] == [
+        ("quarantine list", "view held rows"), ("quarantine show", "view held rows"), ("quarantine export", "export"),
+        ("report", "export"), ("quarantine list", "view held rows")]
+    assert f"row {first_id}" in rows[1]["detail"] and "held.csv" in rows[2]["detail"]
+    assert "NEY04" in rows[2]["filters"]
+    assert all("mallory" not in str(row) for row in rows)
