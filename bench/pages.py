@@ -24,7 +24,10 @@ def time_page(page: str, state: dict | None, repeat: int) -> list[float]:
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
+    from dashboard import sample
+
     PagesManager.uses_pages_directory = False
+    sample.demo_allowed = lambda data: True  # the tiers are generated, not the sample: demo mode would be refused
     app = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=300)
     for key, value in (state or {}).items():
         app.session_state[key] = value

@@ -133,10 +133,20 @@ def websocket_bytes(page) -> list[bytes]:
     return sent
 
 
+NATIONAL = {"X-Forwarded-Email": "panel@example.nhs.uk"}  # what the proxy sends for a national panel member
+
+
+def national_env(folder: Path) -> dict:
+    """A served app behind the trusted header, for data that is not the bundled sample (demo mode is refused)."""
+    (folder / "access.toml").write_text('[users."panel@example.nhs.uk"]\nrole = "national"\n')
+    return {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(folder / "access.toml")}
+
+
 @pytest.fixture
 def served_app(seeded_sqlite, tmp_path):
-    """A served app of its own, for a test that changes the store."""
-    with serve(seeded_sqlite, Path(os.environ["CARTGOV_SNAPSHOT_DIR"]), tmp_path / "serve.log") as served:
+    """A served app of its own, for a test that changes the store (a national panel member, behind the header)."""
+    with serve(seeded_sqlite, Path(os.environ["CARTGOV_SNAPSHOT_DIR"]), tmp_path / "serve.log",
+               national_env(tmp_path)) as served:
         yield served
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import BAD_SUBMISSION, IDLE, PAGE_PATHS, PROJECT_ROOT, missing, run_cli
+from tests.conftest import BAD_SUBMISSION, IDLE, NATIONAL, PAGE_PATHS, PROJECT_ROOT, missing, run_cli
 
 pytestmark = pytest.mark.browser
 
@@ -14,9 +14,9 @@ SCREENSHOTS = PROJECT_ROOT / "var" / "artifacts" / "screenshots"
 AXE = PROJECT_ROOT / "var" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 
 
-def open_page(browser, url: str, height: int = 1000):
+def open_page(browser, url: str, height: int = 1000, headers: dict | None = None):
     """A new browser context (no cookies, no state: like a colleague opening a link) at url, once idle."""
-    page = browser.new_context(viewport={"width": 1400, "height": height}).new_page()
+    page = browser.new_context(viewport={"width": 1400, "height": height}, extra_http_headers=headers).new_page()
     page.goto(url)
     page.wait_for_selector(IDLE, timeout=60_000)
     return page
@@ -100,7 +100,7 @@ def test_filters_survive_page_changes(served_sample, browser):
 
 def test_the_data_quality_page_shows_held_rows_and_offers_them_for_download(served_app, browser, tmp_path):
     assert run_cli("ingest", str(BAD_SUBMISSION), "--database-url", served_app.database_url).returncode == 1
-    page = open_page(browser, f"{served_app.url}/data-quality", height=2400)
+    page = open_page(browser, f"{served_app.url}/data-quality", height=2400, headers=NATIONAL)
     page.get_by_text("Day-30 follow-up under the threshold: Don Valley Royal Hospital (NEY04)").wait_for()
     assert "19" in page.locator("[data-testid='stMetric']", has_text="Rows held in quarantine").inner_text()
     with page.expect_download() as download:

@@ -91,6 +91,10 @@ def test_csv_exports_neutralise_spreadsheet_formulas():
 
 
 def test_the_data_quality_page_shows_the_lagging_centre_and_the_quarantine(monkeypatch, with_bad_submission):
+    from dashboard import sample
+
+    # Not the bundled sample, so demo mode is refused; AppTest cannot send a trusted header: let the picker open.
+    monkeypatch.setattr(sample, "demo_allowed", lambda data: True)
     app = run_app(monkeypatch, with_bad_submission, "data_quality.py")
     assert not app.exception
     assert {m.label: m.value for m in app.metric}["Rows held in quarantine"] == "19"

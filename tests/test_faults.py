@@ -12,7 +12,7 @@ import pytest
 from dashboard import store
 from dashboard.ingest import ingest
 from dashboard.loaders import COMPLETE, SNAPSHOT_FORMAT
-from tests.conftest import BAD_SUBMISSION, IDLE, SAMPLE, serve
+from tests.conftest import BAD_SUBMISSION, IDLE, NATIONAL, SAMPLE, national_env, serve
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ UNAVAILABLE = "The data store is unavailable"
 
 
 def open_overview(browser, app):
-    page = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+    page = browser.new_context(viewport={"width": 1400, "height": 1200}, extra_http_headers=NATIONAL).new_page()
     page.goto(f"{app.url}/overview")
     page.wait_for_selector(IDLE, timeout=60_000)
     shows_version(page, 1)
@@ -104,7 +104,8 @@ def test_readers_keep_the_last_version_while_sqlite_is_locked_by_a_long_write(se
 
 def test_a_full_disk_keeps_the_previous_snapshot_in_use_until_there_is_room(seeded_sqlite, browser, tmp_path):
     snapshots = tmp_path / "snapshots"
-    with serve(seeded_sqlite, snapshots, tmp_path / "serve.log", FAST) as app:
+    # The sample plus bad_submission is not the sample: behind the trusted header, not in demo mode.
+    with serve(seeded_sqlite, snapshots, tmp_path / "serve.log", {**FAST, **national_env(tmp_path)}) as app:
         page = open_overview(browser, app)  # the server has written version 1's snapshot
         # The server may write no file beyond 1 KB from now on: every Parquet file of a snapshot fails as on a
         # full disk (EFBIG rather than ENOSPC; the same OSError path).
