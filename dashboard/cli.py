@@ -82,7 +82,8 @@ def _report(report: ingest_module.BatchReport, fmt: str, verb: str) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--extract-date", type=iso_date, help="Extract date (default: the manifest's, else today).")
+@click.option("--extract-date", type=iso_date,
+              help="Extract date; required unless every folder's manifest.toml gives one.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @command
 def validate(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str) -> None:
@@ -105,7 +106,8 @@ def _prepare_snapshot(engine) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--extract-date", type=iso_date, help="Extract date (default: the manifest's, else today).")
+@click.option("--extract-date", type=iso_date,
+              help="Extract date; required unless every folder's manifest.toml gives one.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @command
 def ingest(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str) -> None:

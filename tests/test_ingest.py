@@ -9,6 +9,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dashboard import store, synthetic
-from dashboard.ingest import ingest
+from dashboard.ingest import UsageError, ingest, validate
 from data_contracts import PRIMARY_KEYS, polars_schema
 from data_contracts.submission import ROW
 from tests.conftest import BAD_SUBMISSION, PROJECT_ROOT, SAMPLE, run_cli
@@ -516,6 +517,52 @@ def test_a_nul_byte_is_refused_and_a_year_0_date_quarantined_on_both_back_ends(s
     assert (referrals.accepted, referrals.quarantined, referrals.problems[0]["rule"][:8]) == (1, 1, "iso_date")
     assert infusions.refused and "a NUL byte (0x00) on line 2" in infusions.message
     assert report.exit_code == 1
+
+
+# --- The extract date: from the manifest or --extract-date, never today ---
+
+def test_a_submission_without_an_extract_date_is_refused_and_writes_nothing(seeded_sqlite, tmp_path):
+    infusions, _ = new_episodes()
+    write(tmp_path, infusions)
+    engine = store.engine_for(seeded_sqlite)
+    before = counts(engine)
+    result = run_cli("ingest", str(tmp_path), "--database-url", seeded_sqlite)
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.strip() == (f'cartgov: {tmp_path}: no extract date; put extract_date = "YYYY-MM-DD" in the '
+                                     "folder's manifest.toml or pass --extract-date")
+    for check in (ingest, validate):  # a folder, or a file named on its own: the same
+        for path in (tmp_path, tmp_path / "infusions.csv"):
+            with pytest.raises(UsageError, match=rf"^{re.escape(str(path))}: no extract date; "):
+                check(engine, [path])
+    assert counts(engine) == before
+    result = run_cli("ingest", str(tmp_path), "--extract-date", "2026-09-30", "--database-url", seeded_sqlite)
+    assert result.returncode == 0, result.stderr
+
+
+def test_manifests_that_disagree_or_cannot_be_read_are_usage_errors(seeded, tmp_path):
+    infusions, _ = new_episodes()
+    for name, manifest in (("a", 'extract_date = "2026-09-30"\n'), ("b", 'extract_date = "2026-06-30"\n'),
+                           ("c", "extract_date = 2026-09-31\n"), ("d", 'extract_date = "30/09/2026"\n')):
+        (tmp_path / name).mkdir()
+        write(tmp_path / name, infusions)
+        (tmp_path / name / "manifest.toml").write_text(manifest)
+    with pytest.raises(UsageError, match=r"manifests disagree on the extract date: .*a/manifest.toml says 2026-09-30, "
+                                         r".*b/manifest.toml says 2026-06-30; pass --extract-date"):
+        validate(seeded, [tmp_path / "a", tmp_path / "b"])
+    assert validate(seeded, [tmp_path / "a", tmp_path / "b"], extract_date=EXTRACT).exit_code == 0
+    for name in "cd":
+        with pytest.raises(UsageError, match=rf"{name}/manifest.toml: "):
+            ingest(seeded, [tmp_path / name])
+
+
+def test_a_batch_is_synthetic_only_when_every_folder_says_so(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "centres.csv").write_bytes((SAMPLE / "centres.csv").read_bytes())
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    ingest(engine, [real, SAMPLE], extract_date=EXTRACT)
+    with engine.connect() as connection:
+        assert store.read_dataset(connection)["synthetic"] is False
 
 
 # --- Crash safety ---
