@@ -13,6 +13,7 @@ import click
 
 from dashboard import ingest as ingest_module
 from dashboard import store
+from data_contracts.submission import Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = PROJECT_ROOT / "sample_data"
@@ -80,15 +81,40 @@ def _report(report: ingest_module.BatchReport, fmt: str, verb: str) -> None:
     sys.exit(report.exit_code)
 
 
+def submission_options(fn):
+    """What validate and ingest are told about a submission: its extract date and the limits of each file."""
+    defaults = Limits()
+    options = [
+        click.option("--extract-date", type=iso_date,
+                     help="Extract date; required unless every folder's manifest.toml gives one."),
+        click.option("--max-file-bytes", type=click.IntRange(1),
+                     help="Refuse a file bigger than this (for Parquet, uncompressed too) "
+                          f"[env CARTGOV_MAX_FILE_BYTES; default: {defaults.max_file_bytes}]"),
+        click.option("--max-cell-chars", type=click.IntRange(1),
+                     help="Hold a row with a longer cell, storing only a preview "
+                          f"[env CARTGOV_MAX_CELL_CHARS; default: {defaults.max_cell_chars}]"),
+        click.option("--max-quarantined-rows", type=click.IntRange(0),
+                     help="Refuse a file with more rows to hold than this "
+                          f"[env CARTGOV_MAX_QUARANTINED_ROWS; default: {defaults.max_quarantined_rows}]"),
+        click.option("--max-quarantined-bytes", type=click.IntRange(0),
+                     help="Refuse a file whose rows to hold take more bytes than this (values and reasons) "
+                          f"[env CARTGOV_MAX_QUARANTINED_BYTES; default: {defaults.max_quarantined_bytes}]"),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--extract-date", type=iso_date, help="Extract date (default: the manifest's, else today).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@submission_options
 @command
-def validate(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str) -> None:
+def validate(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str, **given: int | None) -> None:
     """Check submission files against the contracts; write nothing. Exit 0 valid, 1 some rows invalid, 2 unreadable."""
+    limits = ingest_module.limits_from_environment(**given)
     engine = store.engine_for(database_url)
-    report = ingest_module.validate(engine, list(paths), extract_date and extract_date.date())
+    report = ingest_module.validate(engine, list(paths), extract_date and extract_date.date(), limits)
     _report(report, fmt, "valid")
 
 
@@ -105,13 +131,13 @@ def _prepare_snapshot(engine) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--extract-date", type=iso_date, help="Extract date (default: the manifest's, else today).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@submission_options
 @command
-def ingest(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str) -> None:
+def ingest(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str, **given: int | None) -> None:
     """Validate and load: valid rows committed, invalid rows quarantined. Exit 0, 1 some quarantined, 2 none read."""
+    limits = ingest_module.limits_from_environment(**given)
     engine = store.engine_for(database_url)
-    report = ingest_module.ingest(engine, list(paths), extract_date and extract_date.date())
+    report = ingest_module.ingest(engine, list(paths), extract_date and extract_date.date(), limits)
     _prepare_snapshot(engine)
     _report(report, fmt, "accepted")
 

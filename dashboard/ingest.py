@@ -1,13 +1,14 @@
 """Validate submission files and load them: valid rows committed in one transaction, every other row quarantined.
 
 Every row read is accounted for: for each file, accepted + quarantined = rows_read. `validate` runs the same
-checks and writes nothing.
+checks and writes nothing. Both need the submission's extract date, and both apply the same limits to each file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import tomllib
 import uuid
 from dataclasses import dataclass, field
@@ -20,8 +21,10 @@ from dashboard import store
 from dashboard.synthetic import MANIFEST
 from data_contracts import BUNDLED_REFERENCE, CONTRACTS, PRIMARY_KEYS, polars_schema, reference_path
 from data_contracts.submission import (
+    LIMIT_VARIABLES,
     MISSING_PARENT,
     ROW,
+    Limits,
     Parents,
     RefusedFile,
     TableCheck,
@@ -87,22 +90,84 @@ class UsageError(Exception):
     """Bad arguments: nothing to read."""
 
 
-def submission_files(paths: list[Path]) -> tuple[list[Path], dict]:
-    """Table files named on the command line or found in folders, parents first, and any manifest beside them."""
-    files, manifest = [], {}
+def limits_from_environment(**given: int | None) -> Limits:
+    """The limits of each file: those given (CLI options), else the environment's, else the defaults."""
+    values = {}
+    for name, variable in LIMIT_VARIABLES.items():
+        value = given.get(name)
+        if value is None:
+            value = _whole_number(variable, 0 if name.startswith("max_quarantined") else 1)
+        if value is not None:
+            values[name] = value
+    return Limits(**values)
+
+
+def _whole_number(variable: str, minimum: int) -> int | None:
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return None
+    if not raw.isdecimal() or int(raw) < minimum:
+        raise UsageError(f"{variable} must be a whole number of at least {minimum}, not {raw!r}")
+    return int(raw)
+
+
+@dataclass
+class Submission:
+    files: list[Path]  # parents first
+    extract_date: dt.date
+    synthetic: bool
+
+
+def read_submission(paths: list[Path], extract_date: dt.date | None) -> Submission:
+    """Table files named on the command line or found in folders, parents first, and the extract date: the one given,
+    else that of every folder's manifest.toml. Without one the submission is refused: a default (today, as it once
+    was) would move every default period and follow-up due date without a word."""
+    files, dates, synthetic = [], {}, True
     for path in paths:
         if path.is_dir():
-            if (path / MANIFEST).exists():
-                manifest = tomllib.loads((path / MANIFEST).read_text())
+            manifest = _manifest(path / MANIFEST)
+            if "extract_date" in manifest:
+                dates[path / MANIFEST] = manifest["extract_date"]
+            elif extract_date is None:
+                raise UsageError(_no_extract_date(path))
+            synthetic = synthetic and manifest.get("synthetic") is True
             files += sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
         elif path.exists():
+            if extract_date is None:
+                raise UsageError(_no_extract_date(path))
             files.append(path)
+            synthetic = False  # a file named on its own has no manifest to say so
         else:
             raise UsageError(f"{path}: no such file or folder")
     if not files:
         raise UsageError("no .csv or .parquet files found in " + ", ".join(map(str, paths)))
+    if extract_date is None:
+        if len(set(dates.values())) > 1:
+            said = ", ".join(f"{manifest} says {date}" for manifest, date in dates.items())
+            raise UsageError(f"the manifests disagree on the extract date: {said}; pass --extract-date")
+        extract_date = next(iter(dates.values()))
     order = {t: i for i, t in enumerate(TABLE_ORDER)}
-    return sorted(files, key=lambda p: (order.get(table_name(p) or "", len(order)), str(p))), manifest
+    files = sorted(files, key=lambda p: (order.get(table_name(p) or "", len(order)), str(p)))
+    return Submission(files, extract_date, synthetic)
+
+
+def _no_extract_date(path: Path) -> str:
+    return (f"{path}: no extract date; put extract_date = \"YYYY-MM-DD\" in the folder's {MANIFEST} "
+            "or pass --extract-date")
+
+
+def _manifest(path: Path) -> dict:
+    """A folder's manifest (empty when there is none), its extract date a date; one that cannot be read is an error."""
+    if not path.exists():
+        return {}
+    try:
+        manifest = tomllib.loads(path.read_text(encoding="utf-8"))
+        if "extract_date" in manifest:
+            manifest["extract_date"] = dt.date.fromisoformat(str(manifest["extract_date"]))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as error:
+        raise UsageError(f"{path}: {str(error).splitlines()[0]}; extract_date must be an ISO date, "
+                         'e.g. extract_date = "2026-09-30"') from None
+    return manifest
 
 
 def _sha256(path: Path) -> str:
@@ -128,7 +193,7 @@ def _stored_parents(connection: sa.Connection, extract_date: dt.date) -> Parents
 
 
 def check_batch(
-    connection: sa.Connection, files: list[Path], extract_date: dt.date
+    connection: sa.Connection, files: list[Path], extract_date: dt.date, limits: Limits
 ) -> tuple[Parents, list[FileReport]]:
     """Check every file against the contracts and against what the store and the batch already hold."""
     parents = _stored_parents(connection, extract_date)
@@ -136,7 +201,7 @@ def check_batch(
     for path in files:
         report = FileReport(str(path), table_name(path), sha256=_sha256(path))
         try:
-            check = check_file(path, parents)
+            check = check_file(path, parents, limits=limits)
         except RefusedFile as refusal:
             report.refused, report.message = True, str(refusal)
             reports.append(report)
@@ -144,7 +209,10 @@ def check_batch(
         report.rows_read, report.accepted, report.quarantined = check.rows_read, check.accepted, check.quarantined
         report.problems = check.problems.to_dicts()
         if check.ignored_columns:
-            report.message = f"unknown column(s) ignored: {', '.join(check.ignored_columns)}"
+            # Named up to ten: the message is stored, and a header of thousands of names would be stored whole.
+            names = check.ignored_columns
+            report.message = (f"unknown column(s) ignored: {', '.join(names[:10])}"
+                              + (f" and {len(names) - 10:,} more" if len(names) > 10 else ""))
         report.check = check
         reports.append(report)
     return parents, reports
@@ -210,15 +278,17 @@ def _ensure_reference(connection: sa.Connection) -> bool:
     return wrote
 
 
-def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None) -> BatchReport:
-    """Check and load a batch in one transaction: all of its effects land, or none."""
-    files, manifest = submission_files(paths)
-    extract_date = extract_date or _manifest_date(manifest) or dt.date.today()
-    synthetic = bool(manifest.get("synthetic", False))
+def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None,
+           limits: Limits | None = None) -> BatchReport:
+    """Check and load a batch in one transaction: all of its effects land, or none. The extract date is the one
+    given, else the manifests'; the limits those given, else the environment's (limits_from_environment)."""
+    submission = read_submission(paths, extract_date)
+    extract_date, synthetic = submission.extract_date, submission.synthetic
+    limits = limits or limits_from_environment()
     batch_id = uuid.uuid4().hex
     now = dt.datetime.now(dt.UTC)
     with engine.begin() as connection:
-        parents, reports = check_batch(connection, files, extract_date)
+        parents, reports = check_batch(connection, submission.files, extract_date, limits)
         changed = _ensure_reference(connection)
         fresh = []
         for report in reports:
@@ -308,16 +378,13 @@ def _retry_missing_parents(
     return reports
 
 
-def validate(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None) -> BatchReport:
-    """The same checks as ingest, against what the store holds; nothing is written."""
-    files, manifest = submission_files(paths)
-    extract_date = extract_date or _manifest_date(manifest) or dt.date.today()
+def validate(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None,
+             limits: Limits | None = None) -> BatchReport:
+    """The same checks as ingest, against what the store holds; nothing is written. It needs the extract date too:
+    dates after it break a rule."""
+    submission = read_submission(paths, extract_date)
     with engine.connect() as connection:
-        _, reports = check_batch(connection, files, extract_date)
+        _, reports = check_batch(connection, submission.files, submission.extract_date,
+                                 limits or limits_from_environment())
         version = store.read_dataset(connection)["data_version"]
     return BatchReport(None, version, reports)
-
-
-def _manifest_date(manifest: dict) -> dt.date | None:
-    value = manifest.get("extract_date")
-    return dt.date.fromisoformat(str(value)) if value else None

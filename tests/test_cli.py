@@ -74,7 +74,8 @@ def test_a_missing_path_is_a_usage_error_without_traceback(sqlite_url):
 
 def test_nothing_readable_exits_2_and_says_which_file_and_why(sqlite_url, tmp_path):
     (tmp_path / "infusions.csv").write_bytes(b"")
-    result = run_cli("validate", str(tmp_path), "--format", "json", "--database-url", sqlite_url)
+    result = run_cli("validate", str(tmp_path), "--extract-date", "2026-09-30", "--format", "json", "--database-url",
+                     sqlite_url)
     assert result.returncode == 2
     file = json.loads(result.stdout)["files"][0]
     assert (file["refused"], file["accepted"]) == (True, 0)
@@ -114,7 +115,7 @@ def test_seed_refuses_a_store_with_real_data(sqlite_url, tmp_path):
     real = tmp_path / "real"
     real.mkdir()
     (real / "centres.csv").write_bytes((SAMPLE / "centres.csv").read_bytes())
-    assert run_cli("ingest", str(real), "--database-url", sqlite_url).returncode == 0
+    assert run_cli("ingest", str(real), "--extract-date", "2026-09-30", "--database-url", sqlite_url).returncode == 0
     result = run_cli("seed", "--database-url", sqlite_url)
     assert result.returncode == 2
     assert "holds real (non-synthetic) data" in result.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from data_contracts import BUNDLED_REFERENCE, CONTRACTS, reference_path
+from data_contracts import BUNDLED_REFERENCE, CONTRACTS, reference_path, submission
 from data_contracts.submission import ROW, Parents, RefusedFile, check_file, check_frame, read_text
-from tests.conftest import SAMPLE
+from tests.conftest import BAD_SUBMISSION, SAMPLE
 
 EXTRACT = dt.date(2026, 9, 30)
 
@@ -239,3 +239,34 @@ def test_a_bom_and_crlf_line_ends_are_read_as_plain_csv(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + (SAMPLE / "centres.csv").read_bytes().replace(b"\n", b"\r\n"))
     check = check_file(path, Parents(EXTRACT))
     assert (check.rows_read, check.accepted) == (23, 23)
+
+
+def _checked(table: str, text: pl.DataFrame, parents: Parents) -> tuple[list, list]:
+    own = Parents(EXTRACT, {t: f for t, f in parents.frames.items() if t != table})
+    check = check_frame(table, text, Path(f"{table}.csv"), own)
+    return sorted(check.problems.iter_rows(), key=str), check.valid.sort(ROW).rows()
+
+
+@pytest.mark.parametrize("table", ["centres", "nice_ta", "referrals", "infusions", "followup"])
+def test_a_file_checked_a_chunk_at_a_time_has_the_outcome_of_one_checked_whole(sample_checks, monkeypatch, table):
+    """The rules that look across rows hold across chunks: duplicate keys (null ones too), a TA superseded by a TA
+    further down the file, a date column day-first only in its first rows."""
+    _, parents = sample_checks
+    path = reference_path(table) if table == "nice_ta" else BAD_SUBMISSION / f"{table}.csv"
+    text = pl.read_csv(path, infer_schema=False)
+    key = submission.PRIMARY_KEYS[table]
+    text = pl.concat([text, text.head(2), text.head(2).with_columns(pl.lit(None, dtype=pl.Utf8).alias(key))])
+    dates = [c for c, dtype in submission.polars_schema(table).items() if dtype == pl.Date]
+    if dates:
+        text = text.with_columns(pl.when(pl.int_range(pl.len()) < 3).then(pl.lit("14/03/2025"))
+                                 .otherwise(pl.col(dates[0])).alias(dates[0]))
+    text = text.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    whole = _checked(table, text, parents)
+    monkeypatch.setattr(submission, "CHUNK_ROWS", 3)
+    assert _checked(table, text, parents) == whole
+    assert any(rule == "field_uniqueness" for _, _, rule, _ in whole[0])
+
+
+def test_day_first_dates_throughout_a_file_checked_in_chunks_refuse_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(submission, "CHUNK_ROWS", 3)
+    test_day_first_dates_throughout_a_file_refuse_it_with_the_fix(tmp_path)

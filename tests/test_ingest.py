@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import csv
 import datetime as dt
@@ -9,6 +10,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -25,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dashboard import store, synthetic
-from dashboard.ingest import ingest
+from dashboard.ingest import UsageError, ingest, validate
 from data_contracts import PRIMARY_KEYS, polars_schema
 from data_contracts.submission import ROW
 from tests.conftest import BAD_SUBMISSION, PROJECT_ROOT, SAMPLE, run_cli
@@ -80,6 +82,7 @@ def counts(engine: sa.Engine) -> dict:
 
 REFUSED = [
     ("empty file", b"", "the file is empty"),
+    ("a BOM only", b"\xef\xbb\xbf", "the file is empty"),  # once an IndexError that crashed the batch
     ("header only", ",".join(INFUSIONS.columns).encode() + b"\n", "the file has a header but no data rows"),
     ("semicolon-delimited", INFUSIONS.head(3).write_csv(separator=";").encode(), "separated by ';'"),
     ("Latin-1 bytes", INFUSIONS.head(3).with_columns(pl.lit("Caf\u00e9").alias("sex")).write_csv().encode("latin-1"),
@@ -127,6 +130,24 @@ def test_a_refused_file_does_not_stop_the_other_files_of_the_batch(seeded, tmp_p
     assert report.exit_code == 1
 
 
+ODD_PARQUET_COLUMNS = [
+    ("a list", pl.Series("doses", [[1, 2]] * 5), "column doses is List(Int64) in the Parquet file, which cannot be "
+                                                 "read as text; send text, numbers, dates or true/false"),
+    ("a duration", pl.Series("stay", [dt.timedelta(days=3)] * 5), "column stay is Duration(time_unit='us') in the "
+                                                                  "Parquet file, which cannot be read as text"),
+    ("bytes not UTF-8", pl.Series("blob", [b"\xff\xfe"] * 5), "column blob holds bytes that are not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize(("case", "column", "message"), ODD_PARQUET_COLUMNS, ids=[c[0] for c in ODD_PARQUET_COLUMNS])
+def test_a_parquet_column_that_cannot_be_read_as_text_refuses_the_file(seeded, tmp_path, case, column, message):
+    """Even an extra column: cast to text to be kept with a held row, it crashed the whole batch."""
+    infusions, _ = new_episodes()
+    infusions.with_columns(column).write_parquet(tmp_path / "infusions.parquet")
+    _, file = ingest_one(seeded, tmp_path / "infusions.parquet")
+    assert file.refused and message in file.message
+
+
 # --- Accepted as they are ---
 
 @pytest.mark.parametrize("variant", ["bom", "crlf", "parquet"])
@@ -148,6 +169,10 @@ def test_an_unknown_extra_column_is_accepted_reported_and_ignored(seeded, tmp_pa
     infusions, _ = new_episodes()
     _, file = ingest_one(seeded, write(tmp_path, infusions.with_columns(pl.lit("x").alias("consultant"))))
     assert (file.accepted, file.message) == (5, "unknown column(s) ignored: consultant")
+    (tmp_path / "many").mkdir()  # the message is stored: it names ten
+    many = infusions.with_columns(pl.lit("x").alias(f"extra{i:02}") for i in range(12))
+    _, file = ingest_one(seeded, write(tmp_path / "many", many))
+    assert file.message == f"unknown column(s) ignored: {', '.join(f'extra{i:02}' for i in range(10))} and 2 more"
 
 
 # --- Quarantined rows: each with its reason ---
@@ -478,7 +503,9 @@ def _check_structured_corruption(engine: sa.Engine, folder: Path, sent: dict[str
             assert {row for row, _, _ in stored} == {p["row"] for p in file.problems}
             sent_rows = {values.pop(ROW): values for values in file.check.text.iter_rows(named=True)}
             for row, reasons, original in stored:
-                assert reasons and all(r["column"] in polars_schema(name) and r["rule"] for r in reasons)
+                # A cell too long is held whatever its column, an extra one too; every other rule is the contract's.
+                assert reasons and all(r["rule"] and (r["column"] in polars_schema(name)
+                                                      or r["rule"].startswith("cell_too_long")) for r in reasons)
                 assert all(len(r["value"] or "") < 300 for r in reasons)
                 # Each held row keeps that very row's values and reasons, never a neighbour's.
                 assert original == sent_rows[row]
@@ -516,6 +543,294 @@ def test_a_nul_byte_is_refused_and_a_year_0_date_quarantined_on_both_back_ends(s
     assert (referrals.accepted, referrals.quarantined, referrals.problems[0]["rule"][:8]) == (1, 1, "iso_date")
     assert infusions.refused and "a NUL byte (0x00) on line 2" in infusions.message
     assert report.exit_code == 1
+
+
+# --- Bounds: what one file may cost (README: "Ingest") ---
+
+# A small process between the test and the command: a child started straight from this (large) test process is
+# charged with this process's peak memory (vfork), and RUSAGE_CHILDREN keeps the largest of every child so far.
+_MEASURED = """import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    """`cartgov ARGS` in a new process, as run_cli does, and that process's peak memory (RSS) in MiB."""
+    peak = tmp_path / "peak"
+    result = subprocess.run([sys.executable, "-c", _MEASURED, str(peak), sys.executable, "-m", "dashboard", *args],
+                            capture_output=True, text=True, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
+                            timeout=300)
+    return result, int(peak.read_text()) / 1024
+
+
+def store_bytes(url: str) -> int:
+    """What the store takes on disk: the SQLite file and its write-ahead log, or the PostgreSQL database."""
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        size = connection.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one()
+    engine.dispose()
+    return size
+
+
+def seeded_store(url: str) -> sa.Engine:
+    engine = store.engine_for(url)
+    ingest(engine, [SAMPLE])
+    engine.dispose()  # the store measured as the command will find it
+    return engine
+
+
+def with_cell(frame: pl.DataFrame, row: int, column: str, value: str) -> pl.DataFrame:
+    return frame.with_columns(pl.when(pl.int_range(pl.len()) == row - 1).then(pl.lit(value)).otherwise(pl.col(column))
+                              .alias(column))
+
+
+MiB = 1024 * 1024
+HUGE_RANDOM_CELL = base64.b64encode(random.Random(1).randbytes(30_000_000)).decode()  # 40 MB no store can compress
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_40_mb_cell_is_held_with_a_preview_in_bounded_memory_and_store(store_url, tmp_path, fmt):
+    engine = seeded_store(store_url)
+    infusions, _ = new_episodes()
+    sent = with_cell(infusions, 2, "sex", HUGE_RANDOM_CELL)
+    path = tmp_path / f"infusions.{fmt}"
+    sent.write_csv(path) if fmt == "csv" else sent.write_parquet(path)
+    before = store_bytes(store_url)
+
+    result, peak = run_measured(tmp_path, "ingest", str(path), "--extract-date", "2026-09-30", "--format", "json",
+                                env={"CARTGOV_DATABASE_URL": store_url})
+    grown = store_bytes(store_url) - before
+    assert result.returncode == 1, result.stderr
+    (file,) = json.loads(result.stdout)["files"]
+    preview = f"{HUGE_RANDOM_CELL[:200]}... (40000000 characters)"  # as every reason quotes a long value
+    # One reason for the cell, its length, not also the rule its preview happens to break.
+    assert (file["accepted"], file["quarantined"]) == (4, 1)
+    assert [(p["row"], p["column"], p["rule"], p["value"]) for p in file["problems"]] == [
+        (2, "sex", "cell_too_long (at most 1,000 characters)", preview)]
+    with engine.connect() as connection:
+        (held,) = connection.execute(sa.select(store.quarantine)).mappings().all()
+    assert held["row_number"] == 2 and held["original_values"]["sex"] == preview
+    assert held["original_values"]["episode_id"] == sent["episode_id"][1]
+    print(f"{fmt} on {engine.dialect.name}: peak {peak:.0f} MiB, store grew {grown / MiB:.2f} MiB")
+    assert peak < 1024, f"peak memory {peak:.0f} MiB"
+    assert grown < 5 * MiB, f"the store grew by {grown / MiB:.1f} MiB"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_300000_invalid_rows_refuse_the_file_whole_in_bounded_memory_and_store(store_url, tmp_path, fmt):
+    """In Parquet, 300,000 rows of wrong values in 120 KB; in CSV, 300,000 empty rows (a comma per cell) in 5 MB."""
+    engine = seeded_store(store_url)
+    before_counts = counts(engine)
+    engine.dispose()
+    infusions, _ = new_episodes(1)
+    path = tmp_path / f"infusions.{fmt}"
+    if fmt == "parquet":
+        bad = with_cell(with_cell(infusions, 1, "age_at_infusion", "sixty"), 1, "sex", "Female")
+        rows = pl.concat([bad] * 300_000).with_columns(pl.format("EPX{}", pl.int_range(pl.len())).alias("episode_id"))
+        rows.write_parquet(path)
+        assert path.stat().st_size < 200_000  # the attack: a small file of many bad rows
+        common = "age_at_infusion breaks integer: 20,000 rows; sex breaks isin(female, male, other, not_stated)"
+    else:
+        path.write_text(",".join(infusions.columns) + "\n" + ("," * (infusions.width - 1) + "\n") * 300_000)
+        common = "age_at_infusion breaks not_nullable: 20,000 rows; care_setting breaks not_nullable: 20,000 rows"
+    before = store_bytes(store_url)
+
+    result, peak = run_measured(tmp_path, "ingest", str(path), "--extract-date", "2026-09-30", "--format", "json",
+                                env={"CARTGOV_DATABASE_URL": store_url})
+    grown = store_bytes(store_url) - before
+    assert result.returncode == 2, result.stderr
+    (file,) = json.loads(result.stdout)["files"]
+    assert (file["refused"], file["rows_read"], file["accepted"], file["quarantined"]) == (True, 0, 0, 0)
+    # Checking stopped after the first 20,000 rows: enough to know the file is over the limit.
+    assert file["message"].startswith(f"{path}: 20,000 of the first 20,000 of 300,000 rows break a rule, more than "
+                                      "the 10,000 one file may have held in quarantine (CARTGOV_MAX_QUARANTINED_ROWS); "
+                                      "the file is refused whole. Most common: ")
+    assert common in file["message"]
+    after = counts(engine)
+    with engine.connect() as connection:
+        (batch,) = connection.execute(sa.select(store.ingest_batches).where(
+            store.ingest_batches.c.path == str(path))).mappings().all()
+    assert (batch["refused"], batch["message"]) == (True, file["message"])
+    assert after.pop("ingest_batches") == before_counts.pop("ingest_batches") + 1
+    assert after.pop("data_version") == before_counts.pop("data_version") + 1
+    assert after == before_counts  # not one row of the file, held or accepted
+    print(f"{fmt} on {engine.dialect.name}: peak {peak:.0f} MiB, store grew {grown / MiB:.2f} MiB")
+    assert peak < 1024, f"peak memory {peak:.0f} MiB"
+    assert grown < 1 * MiB, f"the store grew by {grown / MiB:.1f} MiB"
+
+
+def test_rows_under_the_row_limit_but_too_big_to_hold_refuse_the_file_whole(store_url, tmp_path):
+    """5,000 bad rows (under the 10,000 rows limit), each with 5 cells of 900 characters (under the cell limit):
+    22 MB of values to hold, in a Parquet file of a few KB."""
+    engine = seeded_store(store_url)
+    infusions, _ = new_episodes(1)
+    bad = with_cell(infusions, 1, "sex", "Female").with_columns(pl.lit("n" * 900).alias(f"note{i}") for i in range(5))
+    rows = pl.concat([bad] * 5000).with_columns(pl.format("EPX{}", pl.int_range(pl.len())).alias("episode_id"))
+    path = tmp_path / "infusions.parquet"
+    rows.write_parquet(path)
+    before = store_bytes(store_url)
+    report = ingest(engine, [path], extract_date=EXTRACT)
+    engine.dispose()
+    grown = store_bytes(store_url) - before
+    (file,) = report.files
+    assert (file.refused, file.rows_read, file.accepted, file.quarantined) == (True, 0, 0, 0)
+    assert file.message.startswith(f"{path}: the 5,000 rows that break a rule would take 23,")
+    assert ("bytes in quarantine (values and reasons), more than the 8,388,608 one file may have held "
+            "(CARTGOV_MAX_QUARANTINED_BYTES); the file is refused whole. Most common: sex breaks "
+            "isin(female, male, other, not_stated): 5,000 rows") in file.message
+    assert grown < 1 * MiB, f"the store grew by {grown / MiB:.1f} MiB"
+
+
+def _expanding(tmp_path: Path, case: str) -> Path:
+    infusions, _ = new_episodes()
+    if case == "csv":  # 11 MB on disk
+        path = tmp_path / "infusions.csv"
+        with_cell(infusions, 2, "sex", "A" * 11_000_000).write_csv(path)
+    elif case == "parquet uncompressed":  # a few KB on disk, 50 MB once uncompressed
+        path = tmp_path / "infusions.parquet"
+        with_cell(infusions, 2, "sex", "A" * 50_000_000).write_parquet(path)
+    else:  # one 1 KB value repeated 20,000 times: the Parquet metadata says a few KB, the text is 20 MB
+        path = tmp_path / "infusions.parquet"
+        rows = pl.concat([infusions] * 4000).with_columns(pl.lit("x" * 1000).alias("sex"))
+        rows.write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["csv", "parquet uncompressed", "parquet dictionary"])
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(seeded_sqlite, tmp_path, case):
+    engine = store.engine_for(seeded_sqlite)
+    before = counts(engine)
+    engine.dispose()
+    path = _expanding(tmp_path, case)
+    result, peak = run_measured(tmp_path, "ingest", str(path), "--extract-date", "2026-09-30", "--format", "json",
+                                env={"CARTGOV_DATABASE_URL": seeded_sqlite, "CARTGOV_MAX_FILE_BYTES": "10000000"})
+    assert result.returncode == 2, result.stderr
+    (file,) = json.loads(result.stdout)["files"]
+    assert file["refused"] and file["message"].startswith(f"{path}: ")
+    size = {"csv": f"{path}: {path.stat().st_size:,} bytes, ",
+            "parquet uncompressed": f" bytes once uncompressed ({path.stat().st_size:,} on disk), ",
+            "parquet dictionary": f" bytes of text once read ({path.stat().st_size:,} on disk), "}[case]
+    assert size in file["message"]
+    assert file["message"].endswith("more than the 10,000,000 bytes a file may have (CARTGOV_MAX_FILE_BYTES); split "
+                                    "the file, or raise the limit")
+    after = counts(engine)
+    assert after.pop("ingest_batches") == before.pop("ingest_batches") + 1
+    assert after.pop("data_version") == before.pop("data_version") + 1
+    assert after == before
+    print(f"{case}: peak {peak:.0f} MiB")
+    assert peak < 400, f"peak memory {peak:.0f} MiB"
+
+
+def test_the_limits_can_be_set_on_the_command_line(seeded_sqlite, tmp_path):
+    path = _expanding(tmp_path, "csv")
+    result = run_cli("validate", str(path), "--extract-date", "2026-09-30", "--max-file-bytes", "10000000",
+                     "--database-url", seeded_sqlite)
+    assert result.returncode == 2 and "more than the 10,000,000 bytes" in result.stdout, result.stderr
+    result = run_cli("validate", str(path), "--extract-date", "2026-09-30", "--max-cell-chars", "100",
+                     "--max-quarantined-rows", "0", "--database-url", seeded_sqlite)
+    assert result.returncode == 2 and "1 of 5 rows break a rule, more than the 0" in result.stdout, result.stderr
+    result = run_cli("validate", str(path), "--extract-date", "2026-09-30", "--database-url", seeded_sqlite,
+                     env={"CARTGOV_MAX_CELL_CHARS": "many"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "cartgov: CARTGOV_MAX_CELL_CHARS must be a whole number of at least 1, not 'many'"
+
+
+def test_a_long_cell_in_any_column_holds_its_row_and_a_long_column_name_refuses_the_file(seeded, tmp_path,
+                                                                                         monkeypatch):
+    monkeypatch.setenv("CARTGOV_MAX_CELL_CHARS", "40")
+    infusions, _ = new_episodes()
+    long_note = "é" * 41  # characters, not bytes: 82 bytes of UTF-8
+    sent = with_cell(infusions.with_columns(pl.lit("short").alias("notes")), 3, "notes", long_note)
+    _, file = ingest_one(seeded, write(tmp_path, sent))
+    assert (file.accepted, file.quarantined, file.message) == (4, 1, "unknown column(s) ignored: notes")
+    assert [(p["row"], p["column"], p["rule"], p["value"]) for p in file.problems] == [
+        (3, "notes", "cell_too_long (at most 40 characters)", long_note)]  # under 200 characters: quoted whole
+    (tmp_path / "named").mkdir()
+    _, file = ingest_one(seeded, write(tmp_path / "named", infusions.with_columns(pl.lit("x").alias("n" * 41))))
+    assert file.refused
+    assert file.message == (f"{tmp_path / 'named' / 'infusions.csv'}: a column name of 41 characters in the header, "
+                            "more than the 40 a cell may have (CARTGOV_MAX_CELL_CHARS)")
+
+
+def test_held_rows_up_to_the_limit_go_to_quarantine_and_beyond_it_the_file_is_refused(seeded, tmp_path,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("CARTGOV_MAX_QUARANTINED_ROWS", "2")
+    infusions, followup = new_episodes()
+    broken = with_cell(with_cell(infusions, 2, "sex", "Female"), 4, "sex", "Male")
+    _, file = ingest_one(seeded, write(tmp_path, broken))
+    assert (file.refused, file.accepted, file.quarantined) == (False, 3, 2)
+
+    (tmp_path / "more").mkdir()
+    more = with_cell(with_cell(with_cell(infusions, 1, "sex", "Female"), 2, "age_at_infusion", "200"), 3, "sex", "x")
+    more = more.with_columns(pl.col("episode_id") + "M")
+    write(tmp_path / "more", more)
+    valid_rows = more["episode_id"].tail(2).implode()  # rows 4 and 5 break no rule
+    write(tmp_path / "more", followup.with_columns(pl.col("episode_id") + "M").filter(
+        pl.col("episode_id").is_in(valid_rows)), "followup.csv")
+    before = counts(seeded)
+    report = ingest(seeded, [tmp_path / "more"], extract_date=EXTRACT)
+    refused, followup_file = report.files
+    assert (refused.refused, refused.rows_read, refused.accepted, refused.quarantined) == (True, 0, 0, 0)
+    assert refused.message == (
+        f"{tmp_path / 'more' / 'infusions.csv'}: 3 of 5 rows break a rule, more than the 2 one file may have held in "
+        "quarantine (CARTGOV_MAX_QUARANTINED_ROWS); the file is refused whole. Most common: sex breaks "
+        "isin(female, male, other, not_stated): 2 rows; age_at_infusion breaks in_range(0, 110): 1 row")
+    # The refused file's two valid rows are not parents: nothing of it is in the store, so their follow-up waits.
+    assert (followup_file.refused, followup_file.accepted, followup_file.quarantined) == (False, 0, 2)
+    assert {p["rule"] for p in followup_file.problems} == {"missing parent (infusions.episode_id)"}
+    assert counts(seeded)["infusions"] == before["infusions"]
+
+
+# --- The extract date: from the manifest or --extract-date, never today ---
+
+def test_a_submission_without_an_extract_date_is_refused_and_writes_nothing(seeded_sqlite, tmp_path):
+    infusions, _ = new_episodes()
+    write(tmp_path, infusions)
+    engine = store.engine_for(seeded_sqlite)
+    before = counts(engine)
+    result = run_cli("ingest", str(tmp_path), "--database-url", seeded_sqlite)
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.strip() == (f'cartgov: {tmp_path}: no extract date; put extract_date = "YYYY-MM-DD" in the '
+                                     "folder's manifest.toml or pass --extract-date")
+    for check in (ingest, validate):  # a folder, or a file named on its own: the same
+        for path in (tmp_path, tmp_path / "infusions.csv"):
+            with pytest.raises(UsageError, match=rf"^{re.escape(str(path))}: no extract date; "):
+                check(engine, [path])
+    assert counts(engine) == before
+    result = run_cli("ingest", str(tmp_path), "--extract-date", "2026-09-30", "--database-url", seeded_sqlite)
+    assert result.returncode == 0, result.stderr
+
+
+def test_manifests_that_disagree_or_cannot_be_read_are_usage_errors(seeded, tmp_path):
+    infusions, _ = new_episodes()
+    for name, manifest in (("a", 'extract_date = "2026-09-30"\n'), ("b", 'extract_date = "2026-06-30"\n'),
+                           ("c", "extract_date = 2026-09-31\n"), ("d", 'extract_date = "30/09/2026"\n')):
+        (tmp_path / name).mkdir()
+        write(tmp_path / name, infusions)
+        (tmp_path / name / "manifest.toml").write_text(manifest)
+    with pytest.raises(UsageError, match=r"manifests disagree on the extract date: .*a/manifest.toml says 2026-09-30, "
+                                         r".*b/manifest.toml says 2026-06-30; pass --extract-date"):
+        validate(seeded, [tmp_path / "a", tmp_path / "b"])
+    assert validate(seeded, [tmp_path / "a", tmp_path / "b"], extract_date=EXTRACT).exit_code == 0
+    for name in "cd":
+        with pytest.raises(UsageError, match=rf"{name}/manifest.toml: "):
+            ingest(seeded, [tmp_path / name])
+
+
+def test_a_batch_is_synthetic_only_when_every_folder_says_so(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "centres.csv").write_bytes((SAMPLE / "centres.csv").read_bytes())
+    engine = store.engine_for(f"sqlite:///{tmp_path / 'store.db'}")
+    ingest(engine, [real, SAMPLE], extract_date=EXTRACT)
+    with engine.connect() as connection:
+        assert store.read_dataset(connection)["synthetic"] is False
 
 
 # --- Crash safety ---

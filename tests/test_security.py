@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -107,7 +108,7 @@ def test_demo_mode_is_refused_on_real_data(monkeypatch, tmp_path):
     real = tmp_path / "real"
     real.mkdir()
     (real / "centres.csv").write_bytes((SAMPLE / "centres.csv").read_bytes())  # no manifest: not synthetic
-    ingest(store.engine_for(url), [real])
+    ingest(store.engine_for(url), [real], extract_date=dt.date(2026, 9, 30))
     monkeypatch.setenv("CARTGOV_AUTH_MODE", "demo")
     app = run_app(monkeypatch, url)
     assert [t.value for t in app.title] == ["Access denied"]
