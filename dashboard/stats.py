@@ -113,7 +113,9 @@ def dispersion(observed: np.ndarray, size: np.ndarray, target: float, ratio: boo
     phi = float(np.mean(np.clip(z, low, high) ** 2))
     w = 1 / s**2
     denominator = w.sum() - (w**2).sum() / w.sum()
-    tau2 = max(0.0, (k * phi - (k - 1)) / denominator) if phi > 1 else 0.0
+    # DerSimonian-Laird as Spiegelhalter (2005) and FunnelPlotR's tau_func apply it: positive once k phi > k - 1,
+    # which a phi just under 1 can already be.
+    tau2 = max(0.0, (k * phi - (k - 1)) / denominator)
     return Dispersion(phi, float(tau2), k)
 
 

@@ -111,6 +111,22 @@ def test_poisson_limits_match_hand_computed_quantiles():
     assert low[0] == pytest.approx(0.3774, abs=1e-3)
 
 
+def test_tau_squared_follows_dersimonian_laird_also_when_phi_is_just_under_1():
+    """k phi > k - 1 gives tau-squared > 0 (Spiegelhalter 2005; FunnelPlotR's tau_func), computed here by hand:
+    arcsine square-root z-scores, winsorised at the 10th and 90th centiles, weights 1 / s^2 = 4n."""
+    observed = np.array([25, 18, 21, 23, 22, 26, 24, 26, 13, 19, 20, 14, 10, 24, 29, 23, 18, 22, 18, 23])
+    n = np.full(20, 100)
+    target = observed.sum() / n.sum()
+    z = (np.arcsin(np.sqrt(observed / n)) - np.arcsin(np.sqrt(target))) * 2 * np.sqrt(n)
+    low, high = np.quantile(z, [0.1, 0.9])
+    phi = np.mean(np.clip(z, low, high) ** 2)
+    w = 4.0 * n
+    expected_tau2 = (20 * phi - 19) / (w.sum() - (w**2).sum() / w.sum())
+    assert 19 / 20 < phi < 1 and expected_tau2 > 0
+    found = stats.dispersion(observed, n, target)
+    assert found.phi == pytest.approx(phi, rel=1e-12) and found.tau2 == pytest.approx(expected_tau2, rel=1e-12)
+
+
 def test_overdispersion_is_zero_without_spread_and_widens_limits_with_it():
     n = np.full(20, 200)
     calm = stats.dispersion(np.full(20, 20), n, 0.1)
