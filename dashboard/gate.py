@@ -156,11 +156,6 @@ def suppressed_headlines(frame: pl.DataFrame) -> pl.DataFrame:
     return shown.with_columns((pl.col("value") - pl.col("previous")).alias("change"))
 
 
-def disclosure(suppress: bool) -> Disclose:
-    """The view of a metric table under a policy's suppression: exact, or from rounded counts."""
-    return suppressed_metric if suppress else exact
-
-
 @dataclass(frozen=True)
 class Gate:
     """Everything one viewer is shown or given passes through here."""
@@ -170,7 +165,7 @@ class Gate:
     @property
     def disclose(self) -> Disclose:
         """The view of a metric table this viewer gets (before labels): exact, or from rounded counts."""
-        return disclosure(self.policy.suppress)
+        return suppressed_metric if self.policy.suppress else exact
 
     @property
     def labels(self) -> dict[str, str]:

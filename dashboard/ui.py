@@ -122,7 +122,8 @@ def freshness_notice(data: Dataset) -> None:
 
 @st.cache_resource(max_entries=64, show_spinner="Looking for signals…")
 def _signals(url: str, version: int, filters: Filters, suppress: bool) -> pl.DataFrame:
-    return metrics.signals(_dataset(url, version), filters, disclose=gate_module.disclosure(suppress))
+    disclose = gate_module.suppressed_metric if suppress else metrics.rates.exact
+    return metrics.signals(_dataset(url, version), filters, disclose=disclose)
 
 
 def signals(filters: Filters) -> list[dict]:
@@ -222,7 +223,8 @@ def calc(name: str, *args, **options):
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _disclosed(url: str, version: int, name: str, args: tuple, suppress: bool):
-    return getattr(metrics, name)(_dataset(url, version), *args, disclose=gate_module.disclosure(suppress))
+    disclose = gate_module.suppressed_metric if suppress else metrics.rates.exact
+    return getattr(metrics, name)(_dataset(url, version), *args, disclose=disclose)
 
 
 def disclosed(name: str, *args):

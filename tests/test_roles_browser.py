@@ -84,22 +84,17 @@ def test_a_centre_lead_sees_peers_only_as_pseudonyms(header_app, browser):
 PLOTLY_ARRAYS = re.compile(rb'"bdata":\s*"[A-Za-z0-9+/=]*"')  # base64 numbers: any letters, no text
 
 
-def sent_on_every_page(browser, app, role: str) -> bytes:
-    """Every byte the server sends one person of a role over the websocket while they open all eight pages (base64
-    number arrays taken out: any letters may appear in them)."""
-    page = browser.new_context(extra_http_headers={"X-Forwarded-Email": PEOPLE[role]}).new_page()
-    sent = websocket_bytes(page)
-    for path in PAGE_PATHS:
-        page.goto(f"{app.url}/{path}")
-        page.wait_for_selector(IDLE, timeout=60_000)
-        page.locator("h1").first.wait_for()
-    return PLOTLY_ARRAYS.sub(b"", b"".join(sent))
-
-
 def test_nothing_sent_to_a_lead_names_a_peer_on_any_page(header_app, browser):
     """Every byte of every page sent over the websocket, not only what is drawn: a name behind a null in a table's
     Arrow data would reach the browser's developer tools (it did, on three pages, before access.relabel was fixed)."""
-    received = sent_on_every_page(browser, header_app, "centre")
+    context = browser.new_context(extra_http_headers={"X-Forwarded-Email": PEOPLE["centre"]})
+    page = context.new_page()
+    sent = websocket_bytes(page)
+    for path in PAGE_PATHS:
+        page.goto(f"{header_app.url}/{path}")
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.locator("h1").first.wait_for()
+    received = PLOTLY_ARRAYS.sub(b"", b"".join(sent))
     assert len(received) > 100_000  # every page's tables and charts
     assert CENTRES.filter(pl.col("centre_code") == LEAD_CENTRE)["centre_name"][0].encode() in received
     assert [n for n in PEER_NAMES if n.encode() in received] == []
@@ -114,7 +109,13 @@ def test_nothing_sent_to_a_lead_names_a_peer_on_any_page(header_app, browser):
 def test_nothing_sent_to_an_observer_names_a_centre_on_any_page(header_app, browser):
     """Observers see every centre under the leads' keyed pseudonyms (a lead could otherwise re-identify peers by
     matching figures with theirs): no code or name in any byte sent."""
-    received = sent_on_every_page(browser, header_app, "observer")
+    page = browser.new_context(extra_http_headers={"X-Forwarded-Email": PEOPLE["observer"]}).new_page()
+    sent = websocket_bytes(page)
+    for path in PAGE_PATHS:
+        page.goto(f"{header_app.url}/{path}")
+        page.wait_for_selector(IDLE, timeout=60_000)
+        page.locator("h1").first.wait_for()
+    received = PLOTLY_ARRAYS.sub(b"", b"".join(sent))
     assert len(received) > 100_000 and b"Peer A" in received
     assert [n for n in CENTRES["centre_name"] if n.encode() in received] == []
     codes = re.compile(rb"(?<![A-Za-z])(" + b"|".join(c.encode() for c in CENTRES["centre_code"]) + rb")(?!\d)")
