@@ -5,6 +5,10 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
+from dashboard import meaning
+from dashboard.metrics.catalogue import Metric, catalogue
+from dashboard.metrics.rates import LOW_NUMBERS
+
 # One colour per product everywhere, so a product is recognisable from page to page.
 PRODUCT_COLOURS = {
     "axi-cel": "#005EB8",
@@ -23,16 +27,19 @@ def followup_completeness(table: pl.DataFrame, threshold: float) -> go.Figure:
         rate = ordered[f"d{day}_rate"]
         figure.add_scatter(
             x=(rate * 100).to_list(), y=ordered["centre_code"].to_list(), mode="markers", name=f"Day {day}",
-            marker={"color": colour, "size": 9 if day == 30 else 8,
-                    "symbol": "circle" if day == 30 else "diamond-open"},
+            marker={"color": colour, "size": 9 if day == 30 else 8, "line": {"width": 2},
+                    "symbol": _symbols(ordered[f"d{day}_due"] < LOW_NUMBERS) if day == 30 else "diamond-open"},
             # The interval on day 30 only: it is the one the completeness gate judges.
             error_x={"type": "data", "symmetric": False, "visible": day == 30,
                      "array": ((ordered[f"d{day}_ci_high"] - rate) * 100).to_list(),
                      "arrayminus": ((rate - ordered[f"d{day}_ci_low"]) * 100).to_list(), "thickness": 1},
-            customdata=ordered.select(f"d{day}_received", f"d{day}_due", "centre_name").rows(),
+            customdata=[[*r, note] for r, note in zip(
+                ordered.select(f"d{day}_received", f"d{day}_due", "centre_name").rows(),
+                _notes(ordered[f"d{day}_due"] < LOW_NUMBERS), strict=True)],
             hovertemplate="%{customdata[2]}<br>" + f"Day {day}: " + "%{customdata[0]} of %{customdata[1]} due "
-            "(%{x:.1f}%)<extra></extra>",
+            "(%{x:.1f}%)%{customdata[3]}<extra></extra>",
         )
+    _hollow_legend(figure, ordered["d30_due"] < LOW_NUMBERS)
     figure.add_vline(x=threshold * 100, line_dash="dash", line_color="#DA291C",
                      annotation_text=f"{threshold:.0%} threshold", annotation_position="top")
     figure.update_layout(
@@ -46,9 +53,8 @@ def followup_completeness(table: pl.DataFrame, threshold: float) -> go.Figure:
 
 # --- Funnel, caterpillar and SPC: the charts of a metric ---
 
-FLAG_COLOURS = {"above_99.8": "#DA291C", "above_95": "#ED8B00", "within": "#005EB8", "below_95": "#ED8B00",
-                "below_99.8": "#DA291C", "insufficient follow-up": "#AEB7BD"}
 LAYOUT = {"margin": {"t": 40, "r": 10, "l": 10, "b": 10}, "legend": {"orientation": "h", "y": -0.18}}
+FEW = meaning.LOW_NUMBERS_NOTE
 
 
 def _value_column(table) -> tuple[str, str]:
@@ -58,12 +64,52 @@ def _value_column(table) -> tuple[str, str]:
     return "rate", "Rate"
 
 
+def _symbols(low_numbers: pl.Series) -> list[str]:
+    """A rate on fewer than 8 patients is drawn hollow, on every chart."""
+    return ["circle-open" if low else "circle" for low in low_numbers.fill_null(True).to_list()]
+
+
+def _notes(low_numbers: pl.Series) -> list[str]:
+    return [f"<br><i>{FEW}</i>" if low else "" for low in low_numbers.fill_null(True).to_list()]
+
+
+def _hollow_legend(figure: go.Figure, low_numbers: pl.Series) -> None:
+    """A legend entry explaining hollow points, when some are."""
+    if low_numbers.fill_null(True).any():
+        figure.add_scatter(x=[None], y=[None], mode="markers", name=f"Hollow: {FEW}",
+                           marker={"symbol": "circle-open", "size": 10, "color": "#425563"})
+
+
+def _hover(table, rows: pl.DataFrame) -> list[list]:
+    """Per point: the centre, the plotted value in words, counts, interval, expected, the flag's meaning and p."""
+    value, _ = _value_column(table)
+    plotted = [f"observed/expected {r:.2f}" if value == "ratio" else f"{r:.1%}" for r in rows[value].to_list()]
+    flags = [meaning.words(table.metric, f) for f in rows["flag"].to_list()]
+    p = [meaning.p_text(v) if f is not None else "" for v, f in zip(rows["p_value"].to_list(),
+                                                                     rows["flag"].to_list(), strict=True)]
+    expected = ["" if e is None else f"<br>expected {e:.1f}" for e in rows["expected"].to_list()]
+    return [list(r) for r in zip(rows["group"].to_list(), plotted, rows["numerator"].to_list(),
+                                 rows["denominator"].to_list(), rows["ci_low"].to_list(), rows["ci_high"].to_list(),
+                                 expected, flags, p, _notes(rows["low_numbers"]), strict=True)]
+
+
+HOVER = ("<b>%{customdata[0]}</b>: %{customdata[1]}<br>%{customdata[2]} of %{customdata[3]} patients "
+         "(95% CI %{customdata[4]:.1%} to %{customdata[5]:.1%})%{customdata[6]}<br>%{customdata[7]} "
+         "(%{customdata[8]})%{customdata[9]}<extra></extra>")
+
+
+def _meaning_key(table, rows: pl.DataFrame) -> pl.Series:
+    return pl.Series([table.metric.meaning(f) or "" for f in rows["flag"].to_list()], dtype=pl.Utf8)
+
+
 def funnel(table) -> go.Figure:
-    """Funnel plot: one point per centre against patients (or expected events), smooth 95% and 99.8% limits."""
+    """Funnel plot: one point per centre against patients (or expected events), with the 95% and 99.8% limits
+    drawn where the exact test changes its answer; points coloured by what their flag means for this metric."""
     value, axis = _value_column(table)
     size_column = "expected" if table.adjust == "product_mix" else "denominator"
     figure = go.Figure()
     plotted = table.rows.filter((pl.col("denominator") > 0) & pl.col(value).is_not_null())  # withheld: not drawn
+    plotted = plotted.with_columns(_meaning_key(table, plotted).alias("_meaning"))
     curve = table.limits
     if curve is not None and plotted.height:
         # Draw the funnel from the smallest centre on: below it the limits only fan out to infinity.
@@ -77,20 +123,26 @@ def funnel(table) -> go.Figure:
                 )
         figure.add_hline(y=table.target, line_color="#425563", line_width=1,
                          annotation_text="England" if value == "rate" else "expected", annotation_position="right")
-    for flag, part in plotted.group_by("flag", maintain_order=True):
-        flag = flag[0]
-        labelled = flag not in ("within", None)  # name only the centres a panel should look at
+    for key, (words, colour) in meaning.MEANINGS.items():
+        # Filled points first: Plotly draws the legend's symbol from a trace's first point.
+        part = plotted.filter(pl.col("_meaning") == key).sort(pl.col("low_numbers").fill_null(True))
+        if not part.height:
+            continue
+        labelled = key not in ("as_expected", "insufficient_follow_up")  # name the centres a panel should look at
         figure.add_scatter(
             x=part[size_column].to_list(), y=part[value].to_list(), mode="markers+text" if labelled else "markers",
-            text=part["group"].to_list(),
-            textposition="top center", textfont={"size": 10}, name=str(flag),
-            marker={"size": 11, "color": FLAG_COLOURS.get(flag, "#005EB8"), "line": {"width": 1, "color": "white"}},
-            customdata=part.select("group", "denominator", "numerator", "rate", "ci_low", "ci_high", "expected",
-                                   "flag").rows(),
-            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[2]} of %{customdata[1]} patients: "
-                          "%{customdata[3]:.1%} (95% CI %{customdata[4]:.1%} to %{customdata[5]:.1%})<br>"
-                          "expected %{customdata[6]:.1f}<br>flag: %{customdata[7]}<extra></extra>",
+            text=part["group"].to_list() if labelled else None, textposition="top center", textfont={"size": 10},
+            name=words, customdata=_hover(table, part), hovertemplate=HOVER,
+            marker={"size": 11, "color": colour, "symbol": _symbols(part["low_numbers"]),
+                    "line": {"width": 2, "color": colour}},
         )
+    unjudged = plotted.filter(pl.col("_meaning") == "")
+    if unjudged.height:
+        figure.add_scatter(x=unjudged[size_column].to_list(), y=unjudged[value].to_list(), mode="markers",
+                           name=meaning.NOT_JUDGED[0], customdata=_hover(table, unjudged), hovertemplate=HOVER,
+                           marker={"size": 11, "color": meaning.NOT_JUDGED[1],
+                                   "symbol": _symbols(unjudged["low_numbers"])})
+    _hollow_legend(figure, plotted["low_numbers"])
     highest = max([v for v in plotted[value].to_list() if v is not None] + [table.target or 0])
     if curve is not None and curve.height:
         highest = max(highest, curve["limit_998_high"].max())
@@ -104,7 +156,7 @@ def funnel(table) -> go.Figure:
 
 
 def caterpillar(table) -> go.Figure:
-    """Centres ranked by their value with 95% intervals, against the national figure."""
+    """Centres ranked by their value with 95% intervals, against the national figure, coloured by meaning."""
     value, axis = _value_column(table)
     rows = table.rows.filter((pl.col("denominator") > 0) & pl.col(value).is_not_null())
     if value == "ratio":  # the rate's interval, carried onto the ratio scale
@@ -115,10 +167,11 @@ def caterpillar(table) -> go.Figure:
     rows = rows.with_columns(pl.col("low", "high").fill_nan(None)).sort(value, nulls_last=True)
     figure = go.Figure(go.Scatter(
         x=rows["group"].to_list(), y=rows[value].to_list(), mode="markers",
-        marker={"color": [FLAG_COLOURS.get(f, "#005EB8") for f in rows["flag"].to_list()], "size": 9},
+        marker={"color": [meaning.colour(table.metric, f) for f in rows["flag"].to_list()], "size": 9,
+                "symbol": _symbols(rows["low_numbers"]), "line": {"width": 2}},
         error_y={"type": "data", "symmetric": False, "array": (rows["high"] - rows[value]).to_list(),
                  "arrayminus": (rows[value] - rows["low"]).to_list(), "color": "#768692"},
-        hovertemplate="%{x}: %{y:.3f}<extra></extra>", showlegend=False,
+        customdata=_hover(table, rows), hovertemplate=HOVER, showlegend=False,
     ))
     if table.target is not None:
         figure.add_hline(y=table.target, line_color="#425563", line_dash="dash")
@@ -141,10 +194,13 @@ def spc(chart: pl.DataFrame, signals: list[dict], title: str) -> go.Figure:
     in_signal = {q for s in signals for q in quarters if s["from"] <= q <= s["to"]}
     figure.add_scatter(
         x=quarters, y=chart["rate"].to_list(), mode="lines+markers", name=title, line={"color": "#005EB8"},
-        marker={"size": 8, "color": ["#ED8B00" if q in in_signal else "#005EB8" for q in quarters]},
-        customdata=chart.select("numerator", "denominator").rows(),
-        hovertemplate="%{x|%Y Q%q}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>",
+        marker={"size": 8, "color": ["#ED8B00" if q in in_signal else "#005EB8" for q in quarters],
+                "symbol": _symbols(chart["denominator"] < LOW_NUMBERS), "line": {"width": 2}},
+        customdata=[[*r, note] for r, note in zip(chart.select("numerator", "denominator").rows(),
+                                                  _notes(chart["denominator"] < LOW_NUMBERS), strict=True)],
+        hovertemplate="%{x|%Y Q%q}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})%{customdata[2]}<extra></extra>",
     )
+    _hollow_legend(figure, chart["denominator"] < LOW_NUMBERS)
     figure.update_layout(yaxis_tickformat=".0%", yaxis_title="Rate", height=360, **LAYOUT)
     return figure
 
@@ -172,18 +228,29 @@ def stacked_bars(frame: pl.DataFrame, x: str, y: str, colour: str, x_title: str,
 
 
 def interval_dots(frame: pl.DataFrame, label: str, title: str, target: float | None = None,
-                  colour: str = "#005EB8") -> go.Figure:
-    """A rate per group with its Wilson 95% interval (columns rate, ci_low, ci_high, numerator, denominator)."""
+                  metric: Metric | None = None) -> go.Figure:
+    """A rate per group with its Wilson 95% interval (columns rate, ci_low, ci_high, numerator, denominator),
+    coloured by what its flag means when the frame has flags; hollow on fewer than 8 patients."""
     rows = frame.filter(pl.col("denominator") > 0).sort("rate")
+    low_numbers = rows["denominator"] < LOW_NUMBERS
+    flags = rows["flag"].to_list() if metric is not None and "flag" in rows.columns else [None] * rows.height
+    words = ["" if metric is None else f", {meaning.words(metric, f)}" for f in flags]
     figure = go.Figure(go.Scatter(
-        x=rows["rate"].to_list(), y=rows[label].to_list(), mode="markers", marker={"size": 9, "color": colour},
+        x=rows["rate"].to_list(), y=rows[label].to_list(), mode="markers",
+        marker={"size": 9, "color": [meaning.colour(metric, f) if metric else "#005EB8" for f in flags],
+                "symbol": _symbols(low_numbers), "line": {"width": 2}},
         error_x={"type": "data", "symmetric": False, "array": (rows["ci_high"] - rows["rate"]).to_list(),
                  "arrayminus": (rows["rate"] - rows["ci_low"]).to_list(), "color": "#768692"},
-        customdata=rows.select("numerator", "denominator").rows(),
-        hovertemplate="%{y}: %{x:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>", showlegend=False,
+        customdata=[list(r) for r in zip(rows["numerator"].to_list(), rows["denominator"].to_list(), words,
+                                         _notes(low_numbers), strict=True)],
+        hovertemplate="%{y}: %{x:.1%} (%{customdata[0]} of %{customdata[1]})%{customdata[2]}%{customdata[3]}"
+                      "<extra></extra>", showlegend=False,
     ))
     if target is not None:
         figure.add_vline(x=target, line_dash="dash", line_color="#425563", annotation_text="England")
+    if low_numbers.any():
+        _hollow_legend(figure, low_numbers)
+        figure.update_layout(showlegend=True)
     figure.update_layout(xaxis_tickformat=".0%", xaxis_title=title, height=max(300, 22 * rows.height + 90), **LAYOUT)
     return figure
 
@@ -218,9 +285,15 @@ def product_profile(profile: pl.DataFrame) -> go.Figure:
     figure = go.Figure()
     for product in sorted(profile["product_code"].unique().to_list()):
         part = profile.filter(pl.col("product_code") == product)
+        low = part["low_numbers"].fill_null(True)
         figure.add_bar(
             x=part["title"].to_list(), y=part["rate"].to_list(), name=product,
-            marker_color=PRODUCT_COLOURS.get(product),
+            # A rate on fewer than 8 patients is hatched (and says so on hover).
+            marker={"color": PRODUCT_COLOURS.get(product), "pattern": {"shape": ["/" if x else "" for x in low]}},
+            customdata=[list(r) for r in zip(part["numerator"].to_list(), part["denominator"].to_list(),
+                                             _notes(low), strict=True)],
+            hovertemplate=f"{product}, " + "%{x}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})%{customdata[2]}"
+                          "<extra></extra>",
             error_y={"type": "data", "symmetric": False, "array": (part["ci_high"] - part["rate"]).to_list(),
                      "arrayminus": (part["rate"] - part["ci_low"]).to_list(), "thickness": 1},
         )
@@ -244,20 +317,28 @@ def lines(frame: pl.DataFrame, x: str, y: str, colour: str, x_title: str, y_titl
 
 
 def centre_profile(profile: pl.DataFrame) -> go.Figure:
-    """One centre's rate and 95% interval on each metric, with England's rate as a marker beside it."""
+    """One centre's rate and 95% interval on each metric, coloured by what its flag means for that metric (better
+    or worse), with England's rate as a marker beside it."""
     rows = profile.filter(pl.col("denominator") > 0)
+    metrics = catalogue()
+    judged = [(metrics[m], f) for m, f in zip(rows["metric"].to_list(), rows["flag"].to_list(), strict=True)]
     figure = go.Figure()
     figure.add_scatter(
         x=rows["rate"].to_list(), y=rows["title"].to_list(), mode="markers", name="this centre",
-        marker={"size": 10, "color": [FLAG_COLOURS.get(f, "#005EB8") for f in rows["flag"].to_list()]},
+        marker={"size": 10, "color": [meaning.colour(m, f) for m, f in judged], "symbol": _symbols(rows["low_numbers"]),
+                "line": {"width": 2}},
         error_x={"type": "data", "symmetric": False, "array": (rows["ci_high"] - rows["rate"]).to_list(),
                  "arrayminus": (rows["rate"] - rows["ci_low"]).to_list(), "color": "#768692"},
-        customdata=rows.select("numerator", "denominator", "flag").rows(),
-        hovertemplate="%{y}: %{x:.1%} (%{customdata[0]} of %{customdata[1]}), %{customdata[2]}<extra></extra>",
+        customdata=[[n, d, meaning.words(m, f), note] for n, d, (m, f), note in zip(
+            rows["numerator"].to_list(), rows["denominator"].to_list(), judged, _notes(rows["low_numbers"]),
+            strict=True)],
+        hovertemplate="%{y}: %{x:.1%} (%{customdata[0]} of %{customdata[1]}), %{customdata[2]}%{customdata[3]}"
+                      "<extra></extra>",
     )
     figure.add_scatter(x=rows["england_rate"].to_list(), y=rows["title"].to_list(), mode="markers", name="England",
                        marker={"symbol": "line-ns", "size": 16, "line": {"width": 2, "color": "#425563"}},
                        hovertemplate="England: %{x:.1%}<extra></extra>")
+    _hollow_legend(figure, rows["low_numbers"])
     figure.update_layout(xaxis_tickformat=".0%", yaxis={"autorange": "reversed"},
                          height=max(320, 28 * rows.height + 100), **LAYOUT)
     return figure

@@ -344,9 +344,11 @@ def metrics(metric_id, list_catalogue, by, start, end, centre, product, ta, age,
     if fmt == "json":
         click.echo(json.dumps(table.as_json()))
     else:
-        from dashboard.metrics.rates import ROW_COLUMNS
+        import polars as pl
 
-        click.echo(table.rows.select(*ROW_COLUMNS, "low_numbers").write_csv(float_precision=6), nl=False)
+        # The JSON's rows (6 decimals; p to 6 significant figures; direction) with the low-numbers mark.
+        rows = pl.DataFrame(table.as_json()["rows"], infer_schema_length=None)
+        click.echo(rows.with_columns(table.rows["low_numbers"]).write_csv(), nl=False)
 
 
 @main.command()

@@ -1,11 +1,17 @@
-"""Signals in words and links, written after the gate from the records it lets through (pure: no Streamlit)."""
+"""Signals and metric tables in words (and signals' links), written after the gate from what it lets through
+(pure: no Streamlit)."""
 
 from __future__ import annotations
 
+import polars as pl
+
+from dashboard import meaning
 from dashboard.gate import SUPPRESSED
 from dashboard.metrics.catalogue import catalogue
 from dashboard.metrics.signals import quarter_label
 from dashboard.stats import SPC_RULES
+
+FEW_EVENTS = 3  # a signal on fewer events says so
 
 # The page that explains a signal on a metric; funnel and completeness signals open the centre's own page.
 PAGE_OF = {"itu_admission": "itu", "ta_outside": "nice-ta", "travel_exception": "exceptions",
@@ -17,12 +23,21 @@ def _count(value: int | None) -> str:
     return SUPPRESSED if value is None else f"{value:,}"
 
 
+def _few_events(events: int | None) -> str:
+    """A signal resting on very few events says so: one more or one fewer patient could change it."""
+    if events is None:
+        return "; rests on 1-7 events (withheld)"
+    if events < FEW_EVENTS:
+        return f"; rests on {'one event' if events == 1 else f'{events} events'}"
+    return ""
+
+
 def signal_text(signal: dict) -> str:
     """One line a panel can read: who, what, how far, on what numbers (withheld counts as *)."""
     title = catalogue()[signal["metric"]].title
     kind = signal["kind"]
     if kind == "funnel":
-        level = "99.8" if signal["severity"] == "alarm" else "95"
+        metric = catalogue()[signal["metric"]]
         if signal["ratio"] is not None:
             value = f"observed/expected {signal['ratio']:.2f}"
         elif signal["rate"] is not None and signal["target"] is not None:
@@ -30,7 +45,8 @@ def signal_text(signal: dict) -> str:
         else:
             value = "figures withheld"
         counts = f"{_count(signal['numerator'])} of {_count(signal['denominator'])}"
-        return f"{signal['centre']}: {title}: beyond the {level}% limit ({value}, {counts})"
+        return (f"{signal['centre']}: {title}: {meaning.words(metric, signal['rule']).lower()} ({value}, {counts}, "
+                f"{meaning.p_text(signal['p_value'])}){_few_events(signal['numerator'])}")
     if kind == "spc":
         return (f"{title}: {SPC_RULES[signal['rule']]} ({signal['side']}), {quarter_label(signal['period_start'])} "
                 f"to {quarter_label(signal['period_end'])}")
@@ -50,3 +66,45 @@ def signal_link(signal: dict, query: dict[str, list[str]]) -> tuple[str, dict[st
         keep_centre = {"centre": query["centre"]} if "centre" in query else {}
         return PAGE_OF.get(signal["metric"], "toxicity"), {**base, **keep_centre, "metric": [signal["metric"]]}
     return PAGE_OF[signal["metric"]], base
+
+
+def metric_rows(table) -> pl.DataFrame:
+    """A metric table as a panel reads it: the flag in words for this metric, the exact p as people quote it, and
+    a note on every rate that rests on fewer than 8 patients."""
+    rows = meaning.in_words(table.metric, table.rows)
+    return rows.with_columns(
+        pl.col("p_value").map_elements(_p_cell, return_dtype=pl.Utf8, skip_nulls=False),
+        pl.when(pl.col("low_numbers").fill_null(True)).then(pl.lit(meaning.LOW_NUMBERS_NOTE)).otherwise(pl.lit(""))
+        .alias("low_numbers"),
+    )
+
+
+def profile_rows(profile: pl.DataFrame) -> pl.DataFrame:
+    """A centre's profile (every metric against England) as a panel reads it: each flag in words for its own
+    metric, low numbers marked. (An observer's profile has no p: the gate withholds it.)"""
+    metrics = catalogue()
+    words = [meaning.words(metrics[m], f) for m, f in zip(profile["metric"], profile["flag"], strict=True)]
+    shown = profile.with_columns(pl.Series("flag", words, pl.Utf8), pl.when(pl.col("low_numbers").fill_null(True))
+                                 .then(pl.lit(meaning.LOW_NUMBERS_NOTE)).otherwise(pl.lit("")).alias("low_numbers"))
+    if "p_value" in shown.columns:
+        shown = shown.with_columns(pl.col("p_value").map_elements(_p_cell, return_dtype=pl.Utf8))
+    return shown.drop("metric", "direction", "concern", "adjust", strict=False)
+
+
+def _p_cell(p: float | None) -> str:
+    return meaning.p_text(p).removeprefix("p = ").removeprefix("p ")
+
+
+def side_by_side(profile: pl.DataFrame) -> pl.DataFrame:
+    """Every metric (rows) by product (columns): each cell the rate and the counts it rests on, marked when fewer
+    than 8 patients."""
+    def cell(rate, numerator, denominator, low) -> str:
+        if rate is None:
+            return "no patients" if denominator == 0 else "withheld"
+        counts = f"{_count(numerator)} of {_count(denominator)}"
+        return f"{rate:.1%} ({counts})" + (f", {meaning.LOW_NUMBERS_NOTE}" if low or low is None else "")
+
+    cells = profile.with_columns(pl.struct("rate", "numerator", "denominator", "low_numbers").map_elements(
+        lambda r: cell(r["rate"], r["numerator"], r["denominator"], r["low_numbers"]), return_dtype=pl.Utf8)
+        .alias("cell"))
+    return cells.pivot(on="product_code", index="title", values="cell")

@@ -14,7 +14,7 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from dashboard import charts, metrics, presenter
+from dashboard import charts, metrics, presenter, stats
 from dashboard.filters import Filters
 from dashboard.gate import Gate
 from dashboard.loaders import Dataset
@@ -79,8 +79,11 @@ def build(data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | 
         parts.append(f"<h3>{html.escape(table.metric.title)}</h3>")
         parts.append(pio.to_html(charts.funnel(table), include_plotlyjs=index == 0, full_html=False,
                                  config={"displaylogo": False, "responsive": True}))
-        flagged = table.rows.filter(pl.col("flag").is_not_null() & (pl.col("flag") != "within"))
-        parts.append(_table(flagged.select("group", "numerator", "denominator", "ratio", "flag"), shared))
+        rows = presenter.metric_rows(table).filter(table.rows["flag"].is_in(list(stats.FLAGS))
+                                                   & (table.rows["flag"] != "within"))
+        parts.append(_table(rows.select("group", "numerator", "denominator", "expected", "ratio", "p_value", "flag",
+                                        "low_numbers"), shared) if rows.height else
+                     "<p>Every centre as expected (no exact one-sided tail probability under 2.5%).</p>")
 
     reasons = shared.frame(metrics.ta_outside_by_reason(data, filters))
     by_ta = shared.frame(metrics.infusions_by(data, filters, "ta_code"))
@@ -91,8 +94,8 @@ def build(data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | 
         table = shared.metric(metrics.compute(data, metric_id, by="centre", filters=filters))
         england = "withheld" if table.target is None else f"{table.target:.1%}"
         parts += [f"<h3>{html.escape(table.metric.title)} (England {england})</h3>",
-                  _table(table.rows.select("group", "numerator", "denominator", "rate", "flag"), shared,
-                         percent=("rate",))]
+                  _table(presenter.metric_rows(table).select("group", "numerator", "denominator", "rate", "p_value",
+                                                             "flag", "low_numbers"), shared, percent=("rate",))]
     parts.append(f"<div class='marking'>{MARKING}</div>")
     body = "\n".join(parts)
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>CAR-T governance pack</title>"

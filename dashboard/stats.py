@@ -16,6 +16,7 @@ from scipy import stats as sps
 
 Z95 = 1.959963984540054
 LEVELS = {"95": 0.95, "998": 0.998}
+LEVELS_SHOWN = {"95": "95", "998": "99.8"}  # as the flags name them
 
 
 def wilson_interval(numerator: pl.Expr, denominator: pl.Expr, z: float = Z95) -> tuple[pl.Expr, pl.Expr]:
@@ -41,40 +42,73 @@ def with_rate(frame: pl.DataFrame, numerator: str = "numerator", denominator: st
     )
 
 
-# --- Funnel limits ---
+# --- Funnel limits and flags: the exact test, and lines drawn where it changes its answer ---
+
+TAILS = {"95": 0.025, "998": 0.001}  # one-sided: beyond the 95% limit is a tail probability under 2.5%
 
 
-def _interpolated_quantile(distribution, probability: float) -> np.ndarray:
-    """Spiegelhalter (2005) appendix A.1.1: the exact quantile r_p, moved down by the interpolation alpha."""
-    r = distribution.ppf(probability)
-    at_r, below_r = distribution.cdf(r), distribution.cdf(r - 1)
+def _null(size: np.ndarray, target: float, ratio: bool):
+    """The count a centre would show by chance: Poisson with mean E (observed/expected), or binomial on n at the
+    target (a proportion)."""
+    return sps.poisson(size) if ratio else sps.binom(size, target)
+
+
+def exact_tails(observed: np.ndarray, size: np.ndarray, target: float, ratio: bool) -> tuple[np.ndarray, np.ndarray]:
+    """P(X >= x) and P(X <= x) under the target: the exact one-sided tail probabilities of each centre's count."""
+    observed, size = np.asarray(observed, float), np.asarray(size, float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.where(at_r > below_r, (at_r - probability) / (at_r - below_r), 0.0)
-    return r - alpha
+        null = _null(size, target, ratio)
+        return null.sf(observed - 1), null.cdf(observed)
 
 
-def binomial_limits(target: float, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Control limits for a proportion on n patients: exact binomial quantiles with interpolation, within 0-1."""
-    n = np.asarray(n, dtype=float)
-    tail = (1 - level) / 2
+def p_value(observed: np.ndarray, size: np.ndarray, target: float, ratio: bool) -> np.ndarray:
+    """The exact one-sided tail probability towards the side the centre lies on (the smaller one at the mean)."""
+    observed, size = np.asarray(observed, float), np.asarray(size, float)
+    high, low = exact_tails(observed, size, target, ratio)
+    mean = size if ratio else size * target
+    towards = np.where(observed > mean, high, np.where(observed < mean, low, np.minimum(high, low)))
+    return np.where((size > 0) & ~np.isnan(observed), towards, np.nan)
+
+
+def _boundaries(size: np.ndarray, target: float, ratio: bool, tail: float) -> tuple[np.ndarray, np.ndarray]:
+    """The largest count flagged low and the smallest flagged high (P(X <= l) < tail, P(X >= u) < tail), found
+    with the very tail functions that flag. Each is within a count of the quantile; l may be -1, u above n."""
+    null = _null(size, target, ratio)
+    low_quantile, high_quantile = null.ppf(tail), null.ppf(1 - tail)
+    lowest = np.full(size.shape, -1.0)
+    for step in (-2, -1, 0, 1):
+        candidate = low_quantile + step
+        lowest = np.where((candidate >= 0) & (null.cdf(candidate) < tail), candidate, lowest)
+    highest = high_quantile + 2
+    for step in (1, 0, -1):
+        candidate = high_quantile + step
+        highest = np.where(null.sf(candidate - 1) < tail, candidate, highest)
+    return lowest, highest
+
+
+def exact_limits(target: float, size: np.ndarray, level: str, ratio: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Limits drawn where the exact test changes its answer, on the plotted scale (rate, or observed/expected).
+
+    Between the last count within and the first count flagged, at Spiegelhalter's (2005, appendix A.1.1)
+    interpolated position (so the funnel is as smooth as his), kept strictly between the two counts: a point
+    drawn beyond a line is flagged, and only then. (His upper limit sits one count lower, where a centre at the
+    quantile count itself would be drawn beyond a line the exact test does not support.)
+    """
+    size = np.asarray(size, float)
+    tail = TAILS[level]
     with np.errstate(divide="ignore", invalid="ignore"):
-        distribution = sps.binom(n, target)
-        low = _interpolated_quantile(distribution, tail) / n
-        high = _interpolated_quantile(distribution, 1 - tail) / n
-    valid = n > 0
-    return np.where(valid, np.clip(low, 0, 1), np.nan), np.where(valid, np.clip(high, 0, 1), np.nan)
-
-
-def poisson_limits(expected: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Control limits for an observed/expected ratio: exact Poisson quantiles of O given E, with interpolation."""
-    expected = np.asarray(expected, dtype=float)
-    tail = (1 - level) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        distribution = sps.poisson(expected)
-        low = _interpolated_quantile(distribution, tail) / expected
-        high = _interpolated_quantile(distribution, 1 - tail) / expected
-    valid = expected > 0
-    return np.where(valid, np.maximum(low, 0), np.nan), np.where(valid, high, np.nan)
+        null = _null(size, target, ratio)
+        lowest, highest = _boundaries(size, target, ratio, tail)
+        above_low = null.pmf(lowest + 1)
+        alpha_low = np.where(above_low > 0, (null.cdf(lowest + 1) - tail) / above_low, 0.5)
+        below_high = null.pmf(highest - 1)
+        alpha_high = np.where(below_high > 0, (null.cdf(highest - 1) - (1 - tail)) / below_high, 0.5)
+        low = (lowest + 1 - np.clip(alpha_low, 0.001, 0.999)) / size
+        high = (highest - np.clip(alpha_high, 0.001, 0.999)) / size
+    valid = size > 0
+    upper_bound = np.inf if ratio else 1.0
+    return (np.where(valid, np.clip(low, 0, upper_bound), np.nan),
+            np.where(valid, np.clip(high, 0, upper_bound), np.nan))
 
 
 # --- Overdispersion ---
@@ -137,38 +171,53 @@ def overdispersed_limits(target: float, size: np.ndarray, level: float, tau2: fl
 
 
 def funnel_limits(target: float, size: np.ndarray, ratio: bool, tau2: float = 0.0) -> dict[str, np.ndarray]:
-    """95% and 99.8% limits for each size (patients, or expected events for a ratio)."""
+    """95% and 99.8% limits at each size (patients, or expected events for a ratio). With overdispersion
+    (tau-squared > 0) each line is the outer of the exact and the random-effects limits, as a flag needs both."""
     limits = {}
     for name, level in LEVELS.items():
+        low, high = exact_limits(target, size, name, ratio)
         if tau2 > 0:
-            low, high = overdispersed_limits(target, size, level, tau2, ratio)
-        elif ratio:
-            low, high = poisson_limits(size, level)
-        else:
-            low, high = binomial_limits(target, size, level)
+            wide_low, wide_high = overdispersed_limits(target, size, level, tau2, ratio)
+            low, high = np.fmin(low, wide_low), np.fmax(high, wide_high)
         limits[f"limit_{name}_low"], limits[f"limit_{name}_high"] = low, high
     return limits
 
 
-def limits_curve(target: float, max_size: float, ratio: bool, tau2: float = 0.0, points: int = 200) -> pl.DataFrame:
-    """The funnel as a table, like FunnelPlotR's limits lookup: size against each limit, for drawing or checking."""
-    start = 1.0 if not ratio else max(max_size / 1000, 0.05)
-    size = np.unique(np.concatenate([np.geomspace(start, max(max_size * 1.1, start * 2), points)]))
+def limits_curve(target: float, sizes: np.ndarray, ratio: bool, tau2: float = 0.0, points: int = 200
+                 ) -> pl.DataFrame:
+    """The funnel as a table, like FunnelPlotR's limits lookup: size against each limit, for drawing or checking.
+    Every centre's own size is on it, so the line drawn at a centre is exactly the limit it was judged by."""
+    sizes = np.asarray(sizes, float)
+    sizes = sizes[sizes > 0]
+    largest = float(sizes.max()) if sizes.size else 1.0
+    start = 1.0 if not ratio else max(largest / 1000, 0.05)
+    size = np.geomspace(start, max(largest * 1.1, start * 2), points)
     if not ratio:
-        size = np.unique(np.round(size))
+        size = np.round(size)
+    size = np.unique(np.concatenate([size, sizes]))
     return pl.DataFrame({"size": size, **funnel_limits(target, size, ratio, tau2)})
 
 
-def funnel_flag(value: pl.Expr) -> pl.Expr:
-    """Where a centre's value falls against its limits: above_99.8, above_95, within, below_95, below_99.8."""
-    return (
-        pl.when(value.is_null() | pl.col("limit_95_high").is_null()).then(None)
-        .when(value > pl.col("limit_998_high")).then(pl.lit("above_99.8"))
-        .when(value > pl.col("limit_95_high")).then(pl.lit("above_95"))
-        .when(value < pl.col("limit_998_low")).then(pl.lit("below_99.8"))
-        .when(value < pl.col("limit_95_low")).then(pl.lit("below_95"))
-        .otherwise(pl.lit("within"))
-    )
+FLAGS = ("above_99.8", "above_95", "within", "below_95", "below_99.8")
+
+
+def funnel_flags(observed: np.ndarray, size: np.ndarray, target: float, ratio: bool, tau2: float = 0.0
+                 ) -> np.ndarray:
+    """Each centre's flag: beyond the 95% (99.8%) limit when its exact one-sided tail probability is under 2.5%
+    (0.1%) on that side; with overdispersion, only when it is also beyond the random-effects limit. None where
+    there is nothing to judge (no patients, or no expected events)."""
+    observed, size = np.asarray(observed, float), np.asarray(size, float)
+    high, low = exact_tails(observed, size, target, ratio)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = observed / size
+    flags = np.full(size.shape, "within", dtype=object)
+    for name, level in LEVELS.items():  # 95 first, then 99.8 overwrites the stronger ones
+        above, below = high < TAILS[name], low < TAILS[name]
+        if tau2 > 0:
+            wide_low, wide_high = overdispersed_limits(target, size, level, tau2, ratio)
+            above, below = above & (value > wide_high), below & (value < wide_low)
+        flags = np.where(above, f"above_{LEVELS_SHOWN[name]}", np.where(below, f"below_{LEVELS_SHOWN[name]}", flags))
+    return np.where((size > 0) & ~np.isnan(observed), flags, None)
 
 
 # --- Statistical process control ---

@@ -458,6 +458,28 @@ def table(frame: pl.DataFrame, key: str, file_name: str, caption: str | None = N
              what=f"{frame.height} rows", icon=":material/download:")
 
 
+def metric_table(table: metrics.MetricTable, key: str, file_name: str, caption: str | None = None) -> None:
+    """A metric's rows (through the gate) as a panel reads them: flags in words, exact p, low numbers marked; the
+    download keeps the numbers and the stable flag codes."""
+    if caption:
+        st.caption(caption)
+    chosen = gate()
+    shown = presenter.metric_rows(table)
+    st.dataframe(chosen.as_text(shown), key=key, hide_index=True, column_config={
+        "group": "Centre" if table.by == "centre" else table.by, "centre_name": "Name",
+        "numerator": "Events", "denominator": "Patients", "rate": percent("Rate"), "ci_low": percent("95% CI low"),
+        "ci_high": percent("95% CI high"), "expected": st.column_config.NumberColumn("Expected", format="%.1f"),
+        "ratio": st.column_config.NumberColumn("Observed / expected", format="%.2f"),
+        "p_value": st.column_config.TextColumn("Exact p (one-sided)", help=(
+            "The chance of a count at least this far from the target on that side, if the centre were as "
+            "expected (binomial; Poisson for observed / expected).")),
+        "flag": "Against the target", "low_numbers": "Note",
+        **{c: None for c in table.rows.columns if c.startswith("limit_")},
+    })
+    download("Download CSV", lambda: chosen.csv(table.rows), file_name=file_name, mime="text/csv",
+             key=f"{key}_download", what=f"{table.rows.height} rows", icon=":material/download:")
+
+
 def share(value: float | None) -> str:
     """A rate in words: withheld (small numbers) rather than a 0 that would mislead."""
     return "withheld (small numbers)" if value is None else f"{value:.1%}"

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, metrics, ui
+from dashboard import charts, metrics, presenter, ui
 from dashboard.access import OWN_CENTRE
 
 data = ui.dataset()
@@ -28,18 +28,22 @@ centre = filters.centre[0]
 label = labels[centre]
 st.header(f"{names[centre]} ({centre})" if label in (centre, OWN_CENTRE) else label)
 profile = ui.view(ui.disclosed("centre_against_england", centre, filters))
+shown = presenter.profile_rows(profile)
 flagged = profile.filter(pl.col("concern").is_not_null())
 if flagged.height:
-    st.warning("Beyond a funnel limit on the worse side: " + "; ".join(
-        f"{r['title']} ({r['concern']}, {r['flag']})" for r in flagged.iter_rows(named=True)),
+    st.warning("Worse than expected: " + "; ".join(
+        f"{r['title']} (beyond the {r['flag'].split('_')[1]}% limit)" for r in flagged.iter_rows(named=True)),
         icon=":material/warning:")
 if profile.filter(pl.col("flag") == metrics.rates.INSUFFICIENT_FOLLOW_UP).height:
     st.info("Day-30 follow-up is under 90% at this centre: its outcomes are shown but not flagged.")
 
 st.subheader("Every metric against England")
 st.plotly_chart(charts.centre_profile(profile), key="centre_profile")
-ui.table(profile, "centre_profile_table", f"{label.replace(' ', '_')}_profile.csv", rate=ui.percent("Rate"),
-         ci_low=ui.percent("95% CI low"), ci_high=ui.percent("95% CI high"), england_rate=ui.percent("England"))
+ui.table(shown, "centre_profile_table", f"{label.replace(' ', '_')}_profile.csv", title="Metric",
+         numerator="Events", denominator="Patients", rate=ui.percent("Rate"), ci_low=ui.percent("95% CI low"),
+         ci_high=ui.percent("95% CI high"), england_numerator="England events", england_denominator="England patients",
+         england_rate=ui.percent("England"), ratio=st.column_config.NumberColumn("Observed / expected", format="%.2f"),
+         p_value="Exact p (one-sided)", flag="Against England", low_numbers="Note")
 
 left, right = st.columns(2)
 with left:

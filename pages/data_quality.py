@@ -34,7 +34,8 @@ st.plotly_chart(charts.followup_completeness(by_centre, threshold), key="complet
 table = by_centre.sort("below_threshold", "d30_rate", descending=[True, False], nulls_last=True).select(
     "centre_code", "centre_name", "d30_rate", "d30_received", "d30_due", "days_since_submission", "rows_quarantined",
     "d100_rate", "d100_received", "d100_due", "below_threshold",
-)
+).with_columns(pl.when(pl.col("d30_due").is_null() | (pl.col("d30_due") < metrics.rates.LOW_NUMBERS))
+               .then(pl.lit("fewer than 8 due at day 30")).otherwise(pl.lit("")).alias("note"))
 st.dataframe(
     ui.gate().as_text(table).to_pandas().style.apply(
         lambda row: ["background-color: #FDECEA" if row["below_threshold"] else ""] * len(row), axis=1
@@ -47,7 +48,7 @@ st.dataframe(
         "d100_due": "Day 100 due", "d100_received": "Day 100 received",
         "d100_rate": st.column_config.NumberColumn("Day 100 %", format="percent"),
         "days_since_submission": "Days since last submission", "rows_quarantined": "Rows quarantined",
-        "below_threshold": st.column_config.CheckboxColumn(f"Under {threshold:.0%}"),
+        "below_threshold": st.column_config.CheckboxColumn(f"Under {threshold:.0%}"), "note": "Note",
     },
 )
 

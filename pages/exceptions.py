@@ -20,7 +20,7 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
     st.caption(f"{table.metric.definition} England: {ui.share(table.target)}.")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.interval_dots(table.rows, "group", table.metric.title, table.target),
+        st.plotly_chart(charts.interval_dots(table.rows, "group", table.metric.title, table.target, table.metric),
                         key=f"{kind}_rates")
     with right:
         reasons = ui.view(ui.calc("exception_reasons", kind, filters), ("group",))

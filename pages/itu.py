@@ -43,4 +43,4 @@ for column, measure, title in ((left, "day of admission", "Day of admission afte
                             key=f"itu_{measure.replace(' ', '_')}")
 
 st.subheader("The table behind the funnel")
-ui.table(table.rows, "itu_table", "itu_admission_by_centre.csv", rate=ui.percent("Rate"))
+ui.metric_table(table, "itu_table", "itu_admission_by_centre.csv")

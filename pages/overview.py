@@ -31,7 +31,8 @@ for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
     column.metric(row["title"], f"{row['value']:.1%}", delta, delta_color="inverse" if worse_if_up else "normal",
                   help=f"{row['numerator']} of {row['denominator']}; 95% CI {row['ci_low']:.1%} to "
                        f"{row['ci_high']:.1%}")
-    column.caption(f"95% CI {row['ci_low']:.1%}–{row['ci_high']:.1%}")
+    few = row["denominator"] < metrics.rates.LOW_NUMBERS
+    column.caption(f"95% CI {row['ci_low']:.1%}–{row['ci_high']:.1%}" + (" · fewer than 8 patients" if few else ""))
 
 ui.pack_download(data, filters)
 

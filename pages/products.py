@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, presenter, ui
 from dashboard.metrics.profiles import TOXICITY
 
 data = ui.dataset()
@@ -20,10 +20,8 @@ if len(filters.product) != 1:
                       kwargs={"product": [code]}, width="stretch")
     st.subheader("Toxicity by product")
     st.plotly_chart(charts.product_profile(profile), key="product_profile")
-    side_by_side = profile.pivot(on="product_code", index="title", values="rate")
-    ui.table(side_by_side, "products_side_by_side", "products_side_by_side.csv",
-             caption="Crude rates, every product under the other filters",
-             **{code: ui.percent(code) for code in names})
+    ui.table(presenter.side_by_side(profile), "products_side_by_side", "products_side_by_side.csv",
+             caption="Crude rates (events of patients), every product under the other filters", title="Metric")
     st.stop()
 
 product = filters.product[0]

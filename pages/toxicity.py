@@ -18,8 +18,9 @@ target = "observed / expected = 1" if table.adjust == "product_mix" else f"Engla
 caption = f"Target: {target}. Limits: 95% and 99.8%"
 if table.dispersion:
     caption += f", widened for overdispersion (phi {table.dispersion.phi:.2f}, tau² {table.dispersion.tau2:.4f})"
-st.caption(caption + ". Click a centre to open its page. Centres under 90% day-30 follow-up are grey and not "
-           "flagged.")
+st.caption(caption + ", drawn where the exact test changes its answer. Worse than expected in warm colours, better "
+           "in cool ones; hollow points rest on fewer than 8 patients. Click a centre to open its page. Centres "
+           "under 90% day-30 follow-up are pale grey and not flagged.")
 st.plotly_chart(charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"),
                 selection_mode="points")
 unplotted = table.rows.filter(pl.col("denominator") == 0)["group"].to_list()
@@ -43,5 +44,4 @@ with right:
                         f"{s['description']}, {metrics.quarter_label(s['from'])} to {metrics.quarter_label(s['to'])}")
 
 st.subheader("The table behind the charts")
-ui.table(table.rows, "funnel_table", f"{metric_id}_by_centre.csv",
-         rate=ui.percent("Rate"), ci_low=ui.percent("95% CI low"), ci_high=ui.percent("95% CI high"))
+ui.metric_table(table, "funnel_table", f"{metric_id}_by_centre.csv")

@@ -72,7 +72,7 @@ def test_the_outlier_on_the_funnel_drills_down_to_its_centre_and_the_link_is_sha
     outlier = page.locator(".st-key-funnel .scatterlayer .trace").filter(
         has=page.locator("text", has_text="MID02")).locator("path.point").first
     outlier.wait_for()
-    assert page.locator(".st-key-funnel .legend").get_by_text("above_99.8").count() == 1
+    assert page.locator(".st-key-funnel .legend").get_by_text("Worse than expected (99.8%)").count() == 1
     box = outlier.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_function("location.pathname.endsWith('/centres')", timeout=30_000)
@@ -87,6 +87,49 @@ def test_the_outlier_on_the_funnel_drills_down_to_its_centre_and_the_link_is_sha
     colleague.get_by_role("heading", name="Trentside University Hospitals (MID02)").wait_for()
     # The colleague's sidebar holds the same product filter (waited for: the widgets draw after the page).
     colleague.locator("[data-testid='stMultiSelect']", has_text="Product").get_by_text("axi-cel").wait_for()
+
+
+WARM, COOL = {"#B1231A", "#ED8B00"}, {"#41B6E6", "#003087"}  # worse, better (as documented in the README)
+
+
+def plotted(page, key: str) -> list[dict]:
+    """The traces a chart drew in the browser: name, values, colours and hover data, as Plotly holds them."""
+    page.wait_for_selector(f".st-key-{key} .js-plotly-plot .plot-container", timeout=30_000)
+    return page.evaluate(f"""() => document.querySelector('.st-key-{key} .js-plotly-plot').data.map(t => ({{
+        name: t.name, x: t.x, y: t.y, color: t.marker && t.marker.color, customdata: t.customdata || null}}))""")
+
+
+def test_the_crude_icans_funnel_colours_low_icans_as_better_and_high_as_worse(served_sample, browser):
+    page = open_page(browser, f"{served_sample.url}/toxicity?metric=icans_severe&adjust=crude")
+    traces = {t["name"]: t for t in plotted(page, "funnel") if t["customdata"]}
+    england = page.evaluate("() => document.querySelector('.st-key-funnel .js-plotly-plot').layout.shapes[0].y0")
+    better = [(c[0], y) for name in ("Better (95%)", "Better (99.8%)") if name in traces
+              for c, y in zip(traces[name]["customdata"], traces[name]["y"], strict=True)]
+    worse = [(c[0], y) for name in ("Worse (95%)", "Worse than expected (99.8%)") if name in traces
+             for c, y in zip(traces[name]["customdata"], traces[name]["y"], strict=True)]
+    # LDN03 (4 of 86) and MID03 (2 of 64) have low severe ICANS; MID02 (53 of 136) high.
+    assert {"LDN03", "MID03"} <= {c for c, _ in better} and "MID02" in {c for c, _ in worse}
+    assert all(y < england for _, y in better) and all(y > england for _, y in worse)
+    assert {traces[n]["color"] for n in traces if n.startswith("Better")} <= COOL
+    assert {traces[n]["color"] for n in traces if n.startswith("Worse")} <= WARM
+    # Each point's hover names it, says what its flag means and gives the exact p.
+    hover = {c[0]: c for name in traces for c in traces[name]["customdata"]}
+    assert hover["MID02"][7] == "Worse than expected (99.8%)" and hover["MID02"][8] == "p < 0.0001"
+    assert hover["LDN03"][7] == "Better (99.8%)" and hover["LDN03"][8] == "p = 0.0003"
+
+
+def test_a_centre_page_shows_complete_follow_up_as_better_not_as_an_alarm(served_sample, browser):
+    page = open_page(browser, f"{served_sample.url}/centres?centre=MID02")
+    (centre, _england, *_) = plotted(page, "centre_profile")
+    colours = dict(zip(centre["y"], centre["color"], strict=True))
+    words = dict(zip(centre["y"], [c[2] for c in centre["customdata"]], strict=True))
+    # MID02: day-100 follow-up 134 of 134 against England's 96.6% (exact p 0.0099): better, in a cool colour.
+    assert words["Day-100 follow-up complete"] == "Better (95%)"
+    assert colours["Day-100 follow-up complete"] in COOL
+    assert words["ICANS, grade 3 or more"] == "Worse than expected (99.8%)"
+    assert colours["ICANS, grade 3 or more"] in WARM
+    warning = page.locator("[data-testid='stAlert']", has_text="Worse than expected")
+    assert "follow-up" not in warning.inner_text()
 
 
 def test_filters_survive_page_changes(served_sample, browser):

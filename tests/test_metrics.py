@@ -38,7 +38,7 @@ def test_crude_rates_by_centre_with_the_national_target():
     rows = {r["group"]: r for r in table.rows.to_dicts()}
     assert [(rows[c]["numerator"], rows[c]["denominator"]) for c in ("AAA", "BBB", "CCC")] == [(3, 10), (1, 10), (0, 5)]
     assert rows["AAA"]["rate"] == pytest.approx(0.3)
-    low, high = stats.binomial_limits(0.16, np.array([10]), 0.95)
+    low, high = stats.exact_limits(0.16, np.array([10]), "95", ratio=False)
     assert rows["AAA"]["limit_95_low"] == pytest.approx(low[0])
     assert rows["AAA"]["limit_95_high"] == pytest.approx(high[0])
     assert rows["AAA"]["flag"] == "within" and rows["AAA"]["low_numbers"] is False
@@ -53,7 +53,7 @@ def test_product_mix_expected_and_ratio():
     assert (rows["AAA"]["expected"], rows["AAA"]["ratio"]) == (pytest.approx(2.0), pytest.approx(1.5))
     assert (rows["BBB"]["expected"], rows["BBB"]["ratio"]) == (pytest.approx(1.0), pytest.approx(1.0))
     assert (rows["CCC"]["expected"], rows["CCC"]["ratio"]) == (pytest.approx(1.0), 0.0)
-    low, high = stats.poisson_limits(np.array([2.0]), 0.998)
+    low, high = stats.exact_limits(1.0, np.array([2.0]), "998", ratio=True)
     assert rows["AAA"]["limit_998_low"] == pytest.approx(low[0])
     assert rows["AAA"]["limit_998_high"] == pytest.approx(high[0])
 
@@ -95,19 +95,21 @@ def test_an_outlier_beyond_998_is_flagged_and_the_completeness_gate_holds_back_a
     assert flags == {"AAA": "above_99.8", "BBB": "below_99.8", "CCC": "insufficient follow-up"}
 
 
-def test_binomial_limits_match_hand_computed_quantiles():
-    # n=100, p=0.1: P(X<=15)=0.9601, P(X<=16)=0.9794 -> r=16, alpha=(0.9794-0.975)/(0.9794-0.9601)=0.228 -> 0.1577.
-    # lower: P(X<=4)=0.0237, P(X<=5)=0.0576 -> r=5, alpha=(0.0576-0.025)/(0.0576-0.0237)=0.962 -> 0.0404.
-    low, high = stats.binomial_limits(0.1, np.array([100, 0]), 0.95)
-    assert (low[0], high[0]) == (pytest.approx(0.0404, abs=2e-4), pytest.approx(0.1577, abs=2e-4))
+def test_binomial_limits_sit_between_the_last_count_within_and_the_first_flagged():
+    # n=100, p=0.1: P(X<=15)=0.9601, P(X<=16)=0.9794, so P(X>=16)=0.0399 is within and P(X>=17)=0.0206 is beyond:
+    # the line sits between 16 and 17 at alpha=(0.9794-0.975)/(0.9794-0.9601)=0.228 -> (17 - 0.228)/100 = 0.1677.
+    # lower: P(X<=4)=0.0237 is beyond, P(X<=5)=0.0576 within: alpha=(0.0576-0.025)/(0.0576-0.0237)=0.962 -> 0.0404.
+    low, high = stats.exact_limits(0.1, np.array([100, 0]), "95", ratio=False)
+    assert (low[0], high[0]) == (pytest.approx(0.0404, abs=2e-4), pytest.approx(0.1677, abs=2e-4))
     assert np.isnan(low[1]) and np.isnan(high[1])
 
 
-def test_poisson_limits_match_hand_computed_quantiles():
-    # E=10: P(X<=16)=0.9730, P(X<=17)=0.9857 -> r=17, alpha=0.8425 -> 16.1575 / 10 = 1.616.
-    low, high = stats.poisson_limits(np.array([10.0]), 0.95)
-    assert high[0] == pytest.approx(1.616, abs=1e-3)
-    # lower: P(X<=3)=0.0103, P(X<=4)=0.0293 -> r=4, alpha=(0.0293-0.025)/(0.0293-0.0103)=0.2263 -> 0.3774.
+def test_poisson_limits_sit_between_the_last_count_within_and_the_first_flagged():
+    # E=10: P(O>=17)=0.0270 within, P(O>=18)=0.0143 beyond; alpha=(0.9857-0.975)/(0.9857-0.9730)=0.8425
+    # -> (18 - 0.8425)/10 = 1.716.
+    low, high = stats.exact_limits(1.0, np.array([10.0]), "95", ratio=True)
+    assert high[0] == pytest.approx(1.716, abs=1e-3)
+    # lower: P(O<=3)=0.0103 beyond, P(O<=4)=0.0293 within: alpha=(0.0293-0.025)/(0.0293-0.0103)=0.2263 -> 0.3774.
     assert low[0] == pytest.approx(0.3774, abs=1e-3)
 
 
@@ -290,7 +292,7 @@ def test_the_cli_prints_the_engines_figures_as_documented(seeded_sqlite):
     assert printed["filters"] == {"start": None, "end": None, "centre": [], "product": [], "ta": [], "age": []}
     assert set(printed["rows"][0]) == {"group", "numerator", "denominator", "rate", "ci_low", "ci_high", "expected",
                                        "ratio", "limit_95_low", "limit_95_high", "limit_998_low", "limit_998_high",
-                                       "flag"}
+                                       "p_value", "flag", "direction"}
     engine_rows = metrics.compute(load_dataset(store.engine_for(seeded_sqlite)), "crs_severe", by="centre",
                                   adjust="crude").rows
     assert [(r["group"], r["numerator"], r["denominator"]) for r in printed["rows"]] == engine_rows.select(
@@ -304,15 +306,21 @@ def test_the_cli_prints_the_engines_figures_as_documented(seeded_sqlite):
 def test_funnel_limits_agree_with_a_direct_scipy_computation(n, target):
     from scipy.stats import binom
 
-    def direct(probability: float) -> float:
-        # Smallest r with P(R <= r) >= probability, then Spiegelhalter's interpolation, written out by hand.
-        r = next(r for r in range(n + 1) if binom.cdf(r, n, target) >= probability)
-        upper, lower = binom.cdf(r, n, target), binom.cdf(r - 1, n, target)
-        alpha = (upper - probability) / (upper - lower) if upper > lower else 0.0
-        return min(max((r - alpha) / n, 0.0), 1.0)
+    def direct(tail: float) -> tuple[float, float]:
+        # The last count flagged low and the first flagged high, by the exact tails, then the interpolated position
+        # between it and its neighbour within, written out by hand.
+        low_count = max([x for x in range(n + 1) if binom.cdf(x, n, target) < tail], default=-1)
+        high_count = min([x for x in range(n + 1) if binom.sf(x - 1, n, target) < tail], default=n + 1)
+        inside = low_count + 1
+        alpha = (binom.cdf(inside, n, target) - tail) / binom.pmf(inside, n, target)
+        low = (inside - min(max(alpha, 0.001), 0.999)) / n
+        inside = high_count - 1
+        alpha = (binom.cdf(inside, n, target) - (1 - tail)) / binom.pmf(inside, n, target)
+        high = (high_count - min(max(alpha, 0.001), 0.999)) / n
+        return min(max(low, 0.0), 1.0), min(max(high, 0.0), 1.0)
 
     for level, key in ((0.95, "95"), (0.998, "998")):
         limits = stats.funnel_limits(target, np.array([n]), ratio=False)
-        tail = (1 - level) / 2
-        assert limits[f"limit_{key}_low"][0] == pytest.approx(direct(tail), abs=1e-9)
-        assert limits[f"limit_{key}_high"][0] == pytest.approx(direct(1 - tail), abs=1e-9)
+        low, high = direct((1 - level) / 2)
+        assert limits[f"limit_{key}_low"][0] == pytest.approx(low, abs=1e-9)
+        assert limits[f"limit_{key}_high"][0] == pytest.approx(high, abs=1e-9)

@@ -31,10 +31,25 @@ class Metric:
     def higher_is_worse(self) -> bool:
         return self.direction == "lower_is_better"
 
+    def judgement(self, flag: str | None) -> str | None:
+        """A funnel flag read in this metric's direction: worse, better or as_expected (None when not judged)."""
+        if flag == "within":
+            return "as_expected"
+        if flag not in ("above_95", "above_99.8", "below_95", "below_99.8"):
+            return None
+        return "worse" if flag.startswith("above") == self.higher_is_worse else "better"
+
+    def meaning(self, flag: str | None) -> str | None:
+        """The flag as what it means: worse_99.8, worse_95, as_expected, better_95, better_99.8 or
+        insufficient_follow_up (None when not judged)."""
+        judgement = self.judgement(flag)
+        if judgement in ("worse", "better"):
+            return f"{judgement}_{flag.split('_')[1]}"
+        return judgement or ("insufficient_follow_up" if flag == "insufficient follow-up" else None)
+
     def concern(self, flag: str | None) -> str | None:
         """alarm beyond 99.8%, alert beyond 95%, only on the side that is worse for this metric."""
-        worse_side = "above" if self.higher_is_worse else "below"
-        return {f"{worse_side}_99.8": "alarm", f"{worse_side}_95": "alert"}.get(flag or "")
+        return {"worse_99.8": "alarm", "worse_95": "alert"}.get(self.meaning(flag) or "")
 
 
 @cache

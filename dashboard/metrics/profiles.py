@@ -43,13 +43,15 @@ def centre_against_england(dataset: Dataset, centre: str, filters: Filters | Non
             "ci_low": row.get("ci_low"), "ci_high": row.get("ci_high"),
             "england_numerator": england.get("numerator"), "england_denominator": england.get("denominator"),
             "england_rate": england.get("rate"),
-            "ratio": row.get("ratio"), "flag": row.get("flag"), "concern": metric.concern(row.get("flag")),
+            "ratio": row.get("ratio"), "p_value": row.get("p_value"), "flag": row.get("flag"),
+            "concern": metric.concern(row.get("flag")),
             "low_numbers": row.get("low_numbers"),
         })
     return pl.DataFrame(rows, schema_overrides={
-        "ratio": pl.Float64, "rate": pl.Float64, "england_rate": pl.Float64, "ci_low": pl.Float64,
-        "ci_high": pl.Float64, "numerator": pl.Int64, "denominator": pl.Int64, "england_numerator": pl.Int64,
-        "england_denominator": pl.Int64, "flag": pl.Utf8, "concern": pl.Utf8, "low_numbers": pl.Boolean})
+        "ratio": pl.Float64, "p_value": pl.Float64, "rate": pl.Float64, "england_rate": pl.Float64,
+        "ci_low": pl.Float64, "ci_high": pl.Float64, "numerator": pl.Int64, "denominator": pl.Int64,
+        "england_numerator": pl.Int64, "england_denominator": pl.Int64, "flag": pl.Utf8, "concern": pl.Utf8,
+        "low_numbers": pl.Boolean})
 
 
 def _fields(filters: Filters) -> dict:

@@ -22,7 +22,7 @@ COMPLETENESS_THRESHOLD = 0.90  # DESIGN.md section 6: under 90% day-30 follow-up
 INSUFFICIENT_FOLLOW_UP = "insufficient follow-up"
 LOW_NUMBERS = 8  # a rate on fewer patients carries a low-numbers badge
 ROW_COLUMNS = ["group", "numerator", "denominator", "rate", "ci_low", "ci_high", "expected", "ratio",
-               "limit_95_low", "limit_95_high", "limit_998_low", "limit_998_high", "flag"]
+               "limit_95_low", "limit_95_high", "limit_998_low", "limit_998_high", "p_value", "flag"]
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,20 @@ class MetricTable:
             "filters": filters, "target": _round(self.target),
             "dispersion": None if self.dispersion is None else {
                 "phi": _round(self.dispersion.phi), "tau2": self.dispersion.tau2},
-            "rows": [{k: _round(v) for k, v in row.items()} for row in rows.to_dicts()],
+            # direction: the flag read in the metric's direction (worse, better, as_expected; null: not judged)
+            "rows": [{**{k: _round(v) for k, v in row.items()}, "p_value": _significant(row["p_value"]),
+                      "direction": self.metric.judgement(row["flag"])} for row in rows.to_dicts()],
         }
 
 
 def _round(value):
     return round(value, 6) if isinstance(value, float) and not np.isnan(value) else (None if isinstance(value, float)
                                                                                      else value)
+
+
+def _significant(p: float | None) -> float | None:
+    """A tail probability to 6 significant figures (6 decimals would turn an alarm's p into 0)."""
+    return None if p is None else float(f"{p:.6g}")
 
 
 def scoped_episodes(dataset: Dataset, metric_id: str, as_of: dt.date) -> pl.DataFrame:
@@ -118,24 +125,26 @@ def with_funnel(rows: pl.DataFrame, target: float | None, ratio_based: bool, ove
                 ) -> tuple[pl.DataFrame, stats.Dispersion | None, pl.DataFrame | None]:
     """Funnel limits at each centre's size (patients, or expected events for a ratio) and its flag, with the
     dispersion when asked for and the limits as a curve. Rows need numerator, denominator, rate, expected, ratio."""
-    if target is None or not (target > 0 or ratio_based):
+    if target is None:
         return without_funnel(rows), None, None
     size = (rows["expected"] if ratio_based else rows["denominator"].cast(pl.Float64)).fill_null(0)
     counted = rows["numerator"].is_not_null()  # a suppressed count (in a view for sharing) is left out
     dispersion = (stats.dispersion(rows["numerator"].filter(counted).to_numpy(), size.filter(counted).to_numpy(),
                                    target, ratio=ratio_based) if overdispersion else None)
     tau2 = dispersion.tau2 if dispersion else 0.0
+    observed, sizes = rows["numerator"].cast(pl.Float64).fill_null(np.nan).to_numpy(), size.to_numpy()
     rows = rows.with_columns(
-        pl.Series(name, values) for name, values in stats.funnel_limits(target, size.to_numpy(), ratio_based,
-                                                                        tau2).items()
-    ).with_columns(stats.funnel_flag(pl.col("ratio" if ratio_based else "rate")).alias("flag"))
-    return rows, dispersion, stats.limits_curve(target, float(size.max() or 1), ratio_based, tau2)
+        *(pl.Series(name, values) for name, values in stats.funnel_limits(target, sizes, ratio_based, tau2).items()),
+        pl.Series("p_value", stats.p_value(observed, sizes, target, ratio_based)).fill_nan(None),
+        pl.Series("flag", stats.funnel_flags(observed, sizes, target, ratio_based, tau2).tolist(), pl.Utf8),
+    )
+    return rows, dispersion, stats.limits_curve(target, size.filter(counted).to_numpy(), ratio_based, tau2)
 
 
 def without_funnel(rows: pl.DataFrame) -> pl.DataFrame:
     return rows.with_columns(
         pl.lit(None, dtype=pl.Float64).alias(c) for c in ROW_COLUMNS if c.startswith("limit_")
-    ).with_columns(pl.lit(None, dtype=pl.Utf8).alias("flag"))
+    ).with_columns(pl.lit(None, dtype=pl.Float64).alias("p_value"), pl.lit(None, dtype=pl.Utf8).alias("flag"))
 
 
 def _every_centre(dataset: Dataset, filters: Filters, rows: pl.DataFrame) -> pl.DataFrame:

@@ -24,6 +24,7 @@ SIGNAL_SCHEMA = {
     "side": pl.Utf8,  # high or low
     "numerator": pl.Int64, "denominator": pl.Int64,  # as disclosed: None where withheld
     "rate": pl.Float64, "target": pl.Float64, "expected": pl.Float64, "ratio": pl.Float64,
+    "p_value": pl.Float64,  # funnel: the exact one-sided tail probability the flag rests on
     "reason": pl.Utf8,  # for outside-TA infusions: the reason in words, from the TA compliance rules
     "period_start": pl.Date, "period_end": pl.Date,  # the infusions the signal rests on (None: from the first)
 }
@@ -48,7 +49,7 @@ not a metric table's, such as outside-TA infusions by reason, are suppressed by 
                     "rule": row["flag"], "side": row["flag"].split("_")[0].replace("above", "high")
                     .replace("below", "low"), "numerator": row["numerator"], "denominator": row["denominator"],
                     "rate": row["rate"], "target": table.target, "expected": row["expected"], "ratio": row["ratio"],
-                    **period,
+                    "p_value": row["p_value"], **period,
                 })
         if metric.is_outcome:
             _, spc = rates.quarterly(dataset, metric.id, filters, as_of, disclose)
