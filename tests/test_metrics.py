@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 
 import numpy as np
 import polars as pl
@@ -127,6 +128,28 @@ def test_tau_squared_follows_dersimonian_laird_also_when_phi_is_just_under_1():
     assert 19 / 20 < phi < 1 and expected_tau2 > 0
     found = stats.dispersion(observed, n, target)
     assert found.phi == pytest.approx(phi, rel=1e-12) and found.tau2 == pytest.approx(expected_tau2, rel=1e-12)
+
+
+def test_tau_squared_on_funnelplotrs_own_test_data_as_its_cqc_method_computes_it():
+    """FunnelPlotR's test data (observed 100, 150, 180, 80, 120, 225 on expected 108, 112, 165, 95, 100, 220),
+    through its CQC steps written out here: square-root scale, z-scores winsorised at 10% (R's type-7 quantiles,
+    by hand), phi their mean square, DerSimonian-Laird tau-squared."""
+    observed = [100, 150, 180, 80, 120, 225]
+    expected = [108, 112, 165, 95, 100, 220]
+    z = [(math.sqrt(o / e) - 1) * 2 * math.sqrt(e) for o, e in zip(observed, expected, strict=True)]
+
+    def quantile(values: list[float], p: float) -> float:  # R's default (type 7)
+        ordered = sorted(values)
+        h = (len(ordered) - 1) * p
+        return ordered[math.floor(h)] + (h - math.floor(h)) * (ordered[math.ceil(h)] - ordered[math.floor(h)])
+
+    low, high = quantile(z, 0.1), quantile(z, 0.9)
+    phi = sum(min(max(v, low), high) ** 2 for v in z) / len(z)
+    w = [4 * e for e in expected]  # 1 / s^2 with s = 1 / (2 sqrt(E))
+    tau2 = max(0.0, (len(z) * phi - (len(z) - 1)) / (sum(w) - sum(x * x for x in w) / sum(w)))
+    found = stats.dispersion(np.array(observed), np.array(expected, float), 1.0, ratio=True)
+    assert found.phi == pytest.approx(phi, rel=1e-12) and found.tau2 == pytest.approx(tau2, rel=1e-12)
+    assert phi > 1 and tau2 > 0  # hospital b (150 on 112) is far out
 
 
 def test_overdispersion_is_zero_without_spread_and_widens_limits_with_it():
