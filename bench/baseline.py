@@ -17,8 +17,10 @@ Z = 1.959963984540054
 def read(engine: sa.Engine) -> dict[str, pd.DataFrame]:
     """What a page run of the conventional app starts with: the tables, read row by row."""
     with engine.connect() as connection:
-        return {table: pd.read_sql(sa.text(f"SELECT * FROM {table}"), connection)
-                for table in ("centres", "nice_ta", "referrals", "infusions", "followup")}
+        return {
+            table: pd.read_sql(sa.text(f"SELECT * FROM {table}"), connection)
+            for table in ("centres", "nice_ta", "referrals", "infusions", "followup")
+        }
 
 
 def _episodes(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -31,8 +33,9 @@ def _episodes(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def _funnel(episodes: pd.DataFrame, numerator: pd.Series, denominator: pd.Series) -> pd.DataFrame:
     """Rate per centre with Wilson interval and exact binomial limits (as a careful analyst would write it)."""
-    frame = pd.DataFrame({"centre": episodes["centre_code"], "n": denominator.astype(int),
-                          "x": (numerator & denominator).astype(int)})
+    frame = pd.DataFrame(
+        {"centre": episodes["centre_code"], "n": denominator.astype(int), "x": (numerator & denominator).astype(int)}
+    )
     table = frame.groupby("centre").agg(numerator=("x", "sum"), denominator=("n", "sum")).reset_index()
     target = table["numerator"].sum() / max(table["denominator"].sum(), 1)
     n, p = table["denominator"].to_numpy(float), table["numerator"] / table["denominator"].replace(0, np.nan)
@@ -57,8 +60,11 @@ def overview(tables) -> object:
 def toxicity(tables) -> object:
     episodes = _episodes(tables)
     funnel = _funnel(episodes, episodes["icans_max_grade"] >= 3, episodes["d30_complete"])
-    quarterly = episodes[episodes["d30_complete"]].groupby(episodes["infusion_date"].dt.to_period("Q"))[
-        "icans_max_grade"].apply(lambda g: (g >= 3).mean())
+    quarterly = (
+        episodes[episodes["d30_complete"]]
+        .groupby(episodes["infusion_date"].dt.to_period("Q"))["icans_max_grade"]
+        .apply(lambda g: (g >= 3).mean())
+    )
     return funnel, quarterly
 
 
@@ -71,11 +77,14 @@ def itu(tables) -> object:
 
 
 def nice_ta(tables) -> object:
-    episodes = _episodes(tables).merge(tables["nice_ta"][["ta_code", "product_code", "min_age", "max_age"]],
-                                       on="ta_code", suffixes=("", "_ta"))
-    outside = (episodes["product_code"] != episodes["product_code_ta"]) | (
-        episodes["age_at_infusion"] < episodes["min_age"].fillna(-1)) | (
-        episodes["age_at_infusion"] > episodes["max_age"].fillna(999))
+    episodes = _episodes(tables).merge(
+        tables["nice_ta"][["ta_code", "product_code", "min_age", "max_age"]], on="ta_code", suffixes=("", "_ta")
+    )
+    outside = (
+        (episodes["product_code"] != episodes["product_code_ta"])
+        | (episodes["age_at_infusion"] < episodes["min_age"].fillna(-1))
+        | (episodes["age_at_infusion"] > episodes["max_age"].fillna(999))
+    )
     by_ta = episodes.groupby([episodes["infusion_date"].dt.to_period("Q"), "ta_code"]).size()
     matrix = episodes.pivot_table(index="centre_code", columns="ta_code", values="episode_id", aggfunc="count")
     referrals = tables["referrals"]
@@ -100,8 +109,10 @@ def products(tables) -> object:
 def centres(tables) -> object:
     episodes = _episodes(tables)
     mine = episodes[episodes["centre_code"] == "MID02"]
-    return {c: ((mine.loc[mine["d30_complete"], c] >= 3).mean(),
-                (episodes.loc[episodes["d30_complete"], c] >= 3).mean()) for c in ("crs_max_grade", "icans_max_grade")}
+    return {
+        c: ((mine.loc[mine["d30_complete"], c] >= 3).mean(), (episodes.loc[episodes["d30_complete"], c] >= 3).mean())
+        for c in ("crs_max_grade", "icans_max_grade")
+    }
 
 
 def data_quality(tables) -> object:
@@ -110,8 +121,16 @@ def data_quality(tables) -> object:
     return _funnel(episodes, episodes["d30_complete"], due)
 
 
-PAGES = {"overview": overview, "toxicity": toxicity, "itu": itu, "nice_ta": nice_ta, "exceptions": exceptions,
-         "products": products, "centres": centres, "data_quality": data_quality}
+PAGES = {
+    "overview": overview,
+    "toxicity": toxicity,
+    "itu": itu,
+    "nice_ta": nice_ta,
+    "exceptions": exceptions,
+    "products": products,
+    "centres": centres,
+    "data_quality": data_quality,
+}
 
 
 def page_run(engine: sa.Engine, page: str) -> object:

@@ -48,8 +48,12 @@ def _timed(command: list[str], **kwargs) -> float:
 
 
 def _summary(samples: list[float]) -> dict:
-    return {"median_s": round(statistics.median(samples), 3), "min_s": round(min(samples), 3),
-            "max_s": round(max(samples), 3), "runs": len(samples)}
+    return {
+        "median_s": round(statistics.median(samples), 3),
+        "min_s": round(min(samples), 3),
+        "max_s": round(max(samples), 3),
+        "runs": len(samples),
+    }
 
 
 def bench_tier(tier: str, repeat: int) -> dict:
@@ -67,23 +71,44 @@ def bench_tier(tier: str, repeat: int) -> dict:
     for _ in range(max(1, repeat if episodes <= 100_000 else 1)):
         with tempfile.TemporaryDirectory() as scratch:
             url = f"sqlite:///{scratch}/store.db"
-            ingest.append(_timed([*CLI, "ingest", str(submission), "--database-url", url],
-                                 env={**dict(os.environ), "CARTGOV_SNAPSHOT_DIR": f"{scratch}/snapshots"}))
+            ingest.append(
+                _timed(
+                    [*CLI, "ingest", str(submission), "--database-url", url],
+                    env={**dict(os.environ), "CARTGOV_SNAPSHOT_DIR": f"{scratch}/snapshots"},
+                )
+            )
 
     database = DATA / f"{tier}.db"
     url = f"sqlite:///{database}"
     if not database.exists():
-        subprocess.run([*CLI, "ingest", str(submission), "--database-url", url], check=True, capture_output=True,
-                       cwd=ROOT, env={**dict(os.environ), **env})
+        subprocess.run(
+            [*CLI, "ingest", str(submission), "--database-url", url],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+            env={**dict(os.environ), **env},
+        )
     imports, load = [], []
     for _ in range(repeat):
-        result = subprocess.run([sys.executable, "-c", LOAD.format(url=url, episodes=episodes)], check=True,
-                                capture_output=True, text=True, cwd=ROOT, env={**dict(os.environ), **env})
+        result = subprocess.run(
+            [sys.executable, "-c", LOAD.format(url=url, episodes=episodes)],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**dict(os.environ), **env},
+        )
         seconds = [float(x) for x in result.stdout.split()]
         imports.append(seconds[0])
         load.append(seconds[1])
-    return {"tier": tier, "episodes": episodes, "generate": _summary(generate), "ingest_sqlite": _summary(ingest),
-            "python_imports": _summary(imports), "load_validated_frames": _summary(load)}
+    return {
+        "tier": tier,
+        "episodes": episodes,
+        "generate": _summary(generate),
+        "ingest_sqlite": _summary(ingest),
+        "python_imports": _summary(imports),
+        "load_validated_frames": _summary(load),
+    }
 
 
 def main() -> None:
@@ -98,12 +123,15 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = [bench_tier(tier, args.repeat) for tier in args.tiers.split(",")]
     (RESULTS / "foundation.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print("| tier | infusions | generate (s) | ingest SQLite (s) | imports, new process (s) "
-          "| load validated frames (s) |")
+    print(
+        "| tier | infusions | generate (s) | ingest SQLite (s) | imports, new process (s) | load validated frames (s) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        cells = [f"{r[k]['median_s']:.2f} ({r[k]['min_s']:.2f}-{r[k]['max_s']:.2f})"
-                 for k in ("generate", "ingest_sqlite", "python_imports", "load_validated_frames")]
+        cells = [
+            f"{r[k]['median_s']:.2f} ({r[k]['min_s']:.2f}-{r[k]['max_s']:.2f})"
+            for k in ("generate", "ingest_sqlite", "python_imports", "load_validated_frames")
+        ]
         print(f"| {r['tier']} | {r['episodes']:,} | " + " | ".join(cells) + " |")
 
 

@@ -56,9 +56,17 @@ DATA = ROOT / "bench" / ".data"
 PAGES = ["overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres", "data-quality"]
 HEADER = "X-Forwarded-Email"
 SECRET = "load-test-secret"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-renderer-backgrounding",
-                 "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+]
 # Idle (the script not running) with the h1 drawn: the time in the browser since the navigation started, in ms.
 IDLE_JS = """() => {
   const app = document.querySelector("[data-testid='stApp']");
@@ -66,8 +74,10 @@ IDLE_JS = """() => {
   const h1 = document.querySelector('h1');
   return h1 && h1.offsetParent !== null ? performance.now() : false;
 }"""
-CHARTS_DRAWN_JS = ("() => document.querySelectorAll('.stPlotlyChart').length === "
-                   "document.querySelectorAll('.stPlotlyChart .js-plotly-plot .plot-container').length")
+CHARTS_DRAWN_JS = (
+    "() => document.querySelectorAll('.stPlotlyChart').length === "
+    "document.querySelectorAll('.stPlotlyChart .js-plotly-plot .plot-container').length"
+)
 SHOWN_JS = """() => ({
   text: document.body.innerText,
   h1: Array.from(document.querySelectorAll('h1')).map(h => h.innerText),
@@ -120,8 +130,9 @@ class Load:
 
 
 def _cli(*args: str, env: dict) -> None:
-    result = subprocess.run([sys.executable, "-m", "dashboard", *args], cwd=ROOT, env={**os.environ, **env},
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboard", *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True
+    )
     if result.returncode not in (0, 1):  # 1: some rows quarantined, which a load test does not mind
         raise RuntimeError(f"cartgov {' '.join(args)} failed: {result.stdout[-500:]}{result.stderr[-2000:]}")
 
@@ -137,8 +148,13 @@ def prepare_store(tier: str, folder: Path) -> str:
         if not cached.exists():
             if not (submission / "manifest.toml").exists():
                 _cli("generate", "--out", str(submission), "--episodes", "100000", "--seed", "1", env=env)
-            _cli("ingest", str(submission), "--database-url", f"sqlite:///{cached}",
-                 env={"CARTGOV_SNAPSHOT_DIR": str(DATA / "snapshots")})
+            _cli(
+                "ingest",
+                str(submission),
+                "--database-url",
+                f"sqlite:///{cached}",
+                env={"CARTGOV_SNAPSHOT_DIR": str(DATA / "snapshots")},
+            )
         with sqlite3.connect(cached) as source, sqlite3.connect(database) as target:
             source.backup(target)  # a consistent copy, whatever WAL state the cached store is in
     else:
@@ -159,11 +175,15 @@ def people(world: World) -> list[Person]:
     """Seven people on the access list across the three roles (leads of three centres), and one stranger."""
     codes = sorted(world.centres)
     leads = [codes[i] for i in (0, len(codes) // 3, 2 * len(codes) // 3)]
-    listed = [Person("panel.one@example.nhs.uk", "national"), Person(f"lead.{leads[0].lower()}@example.nhs.uk",
-              "centre", leads[0]), Person("board.one@example.nhs.uk", "observer"),
-              Person(f"lead.{leads[1].lower()}@example.nhs.uk", "centre", leads[1]),
-              Person("panel.two@example.nhs.uk", "national"), Person("board.two@example.nhs.uk", "observer"),
-              Person(f"lead.{leads[2].lower()}@example.nhs.uk", "centre", leads[2])]
+    listed = [
+        Person("panel.one@example.nhs.uk", "national"),
+        Person(f"lead.{leads[0].lower()}@example.nhs.uk", "centre", leads[0]),
+        Person("board.one@example.nhs.uk", "observer"),
+        Person(f"lead.{leads[1].lower()}@example.nhs.uk", "centre", leads[1]),
+        Person("panel.two@example.nhs.uk", "national"),
+        Person("board.two@example.nhs.uk", "observer"),
+        Person(f"lead.{leads[2].lower()}@example.nhs.uk", "centre", leads[2]),
+    ]
     return [*listed, Person("stranger@example.com", "denied")]
 
 
@@ -262,12 +282,20 @@ def chromium_path() -> str:
 
 # --- What a session opens ---
 
-FILTERS = [{"start": "2024-01-01", "product": "axi-cel"}, {"age": "adults"}, {"start": "2023-01-01",
-           "end": "2024-12-31"}, {"product": "tisa-cel", "age": "children"}, {"ta": "TA872"}, {"age": "tya"}]
-PAGE_STATE = {"toxicity": [{"metric": m} for m in ("icans_severe", "crs_severe", "crs_any", "icans_any")]
-              + [{"metric": "icans_severe", "adjust": "crude"}],
-              "itu": [{}, {"adjust": "crude"}], "products": [{}, {"product": "axi-cel"}, {"product": "tisa-cel"},
-                                                            {"product": "liso-cel"}]}
+FILTERS = [
+    {"start": "2024-01-01", "product": "axi-cel"},
+    {"age": "adults"},
+    {"start": "2023-01-01", "end": "2024-12-31"},
+    {"product": "tisa-cel", "age": "children"},
+    {"ta": "TA872"},
+    {"age": "tya"},
+]
+PAGE_STATE = {
+    "toxicity": [{"metric": m} for m in ("icans_severe", "crs_severe", "crs_any", "icans_any")]
+    + [{"metric": "icans_severe", "adjust": "crude"}],
+    "itu": [{}, {"adjust": "crude"}],
+    "products": [{}, {"product": "axi-cel"}, {"product": "tisa-cel"}, {"product": "liso-cel"}],
+}
 
 
 def centre_labels(person: Person, world: World) -> list[str]:
@@ -301,36 +329,48 @@ class Forbidden:
         names = [world.centres[c] for c in codes]
         # Not \b: an Arrow string column is its values end to end ("MID01MID02"); a code is not part of a longer
         # word or number, though.
-        self.codes = (re.compile(rb"(?<![A-Za-z])(" + b"|".join(re.escape(c.encode()) for c in codes) + rb")(?!\d)")
-                      if codes else None)
+        self.codes = (
+            re.compile(rb"(?<![A-Za-z])(" + b"|".join(re.escape(c.encode()) for c in codes) + rb")(?!\d)")
+            if codes
+            else None
+        )
         self.names = re.compile(b"|".join(re.escape(n.encode()) for n in names)) if names else None
         others = [p.identity for p in everyone if p.identity != person.identity]
-        self.identities = (re.compile("|".join(re.escape(i) for i in others).encode(), re.IGNORECASE)
-                           if person.role != "national" else None)
+        self.identities = (
+            re.compile("|".join(re.escape(i) for i in others).encode(), re.IGNORECASE)
+            if person.role != "national"
+            else None
+        )
         self.episodes = person.role in ("centre", "observer", "denied")
         self.episode_centre = world.episode_centre
 
     def leaks(self, received: bytes) -> list[str]:
         found = []
         received = BDATA.sub(b"", received)  # Plotly's base64 arrays: random letters and digits, not text
-        for label, pattern in (("peer centre code", self.codes), ("peer centre name", self.names),
-                               ("another person's identity", self.identities)):
+        for label, pattern in (
+            ("peer centre code", self.codes),
+            ("peer centre name", self.names),
+            ("another person's identity", self.identities),
+        ):
             match = pattern.search(received) if pattern else None
             if match:
-                found.append(f"{label} {match.group().decode(errors='replace')!r} sent: "
-                             f"...{_context(received, match)}...")
+                found.append(
+                    f"{label} {match.group().decode(errors='replace')!r} sent: ...{_context(received, match)}..."
+                )
         if self.episodes:
             for match in EPISODE.finditer(received):
                 centre = self.episode_centre.get(match.group())
                 if self.person.role != "centre" or centre != self.person.centre:
-                    found.append(f"episode {match.group().decode()} (centre {centre}) sent to a "
-                                 f"{self.person.role}: ...{_context(received, match)}...")
+                    found.append(
+                        f"episode {match.group().decode()} (centre {centre}) sent to a "
+                        f"{self.person.role}: ...{_context(received, match)}..."
+                    )
                     break
         return found
 
 
 def _context(data: bytes, match: re.Match) -> str:
-    snippet = data[max(0, match.start() - 40):match.end() + 80]
+    snippet = data[max(0, match.start() - 40) : match.end() + 80]
     return re.sub(rb"[^\x20-\x7e]+", b".", snippet).decode("ascii")
 
 
@@ -374,18 +414,32 @@ async def _open(page, url: str, timeout_s: float) -> float:
     return float(await handle.json_value()) / 1000
 
 
-async def session(index: int, person: Person, browser, base: str, world: World, forbidden: Forbidden,
-                  canary: Forbidden, deadline: float, think: float, timeout_s: float, seed: int,
-                  loads: list[Load]) -> None:
+async def session(
+    index: int,
+    person: Person,
+    browser,
+    base: str,
+    world: World,
+    forbidden: Forbidden,
+    canary: Forbidden,
+    deadline: float,
+    think: float,
+    timeout_s: float,
+    seed: int,
+    loads: list[Load],
+) -> None:
     rng = random.Random(seed * 1000 + index)
-    context = await browser.new_context(extra_http_headers={HEADER: person.identity},
-                                        viewport={"width": 1400, "height": 1000})
+    context = await browser.new_context(
+        extra_http_headers={HEADER: person.identity}, viewport={"width": 1400, "height": 1000}
+    )
     received: list[bytes] = []
     js_errors: list[str] = []
 
     def on_websocket(ws) -> None:
-        ws.on("framereceived", lambda payload: received.append(payload if isinstance(payload, bytes)
-                                                                else payload.encode()))
+        ws.on(
+            "framereceived",
+            lambda payload: received.append(payload if isinstance(payload, bytes) else payload.encode()),
+        )
 
     async def new_page():
         page = await context.new_page()
@@ -422,8 +476,19 @@ async def session(index: int, person: Person, browser, base: str, world: World, 
     await context.close()
 
 
-async def drive(base: str, sessions: int, seconds: float, world: World, everyone: list[Person], think: float,
-                timeout_s: float, seed: int, chromium: str, on_start, server: int) -> tuple[list[Load], dict]:
+async def drive(
+    base: str,
+    sessions: int,
+    seconds: float,
+    world: World,
+    everyone: list[Person],
+    think: float,
+    timeout_s: float,
+    seed: int,
+    chromium: str,
+    on_start,
+    server: int,
+) -> tuple[list[Load], dict]:
     from playwright.async_api import async_playwright
 
     loads: list[Load] = []
@@ -438,13 +503,22 @@ async def drive(base: str, sessions: int, seconds: float, world: World, everyone
         persons = [person_for(i, everyone) for i in range(sessions)]
         forbidden = {p.identity: Forbidden(p, world, everyone) for p in set(persons)}
         canary = Forbidden(next(p for p in everyone if p.role == "centre"), world, everyone)
-        await asyncio.gather(*(session(i, p, browser, base, world, forbidden[p.identity], canary, deadline,
-                                       think, timeout_s, seed, loads) for i, p in enumerate(persons)))
+        await asyncio.gather(
+            *(
+                session(
+                    i, p, browser, base, world, forbidden[p.identity], canary, deadline, think, timeout_s, seed, loads
+                )
+                for i, p in enumerate(persons)
+            )
+        )
         elapsed = time.monotonic() - start
         browser_cpu = descendants_cpu_seconds(os.getpid(), exclude=server)
         await browser.close()
-    return loads, {"first_page_s": round(first, 3), "elapsed_s": round(elapsed, 1),
-                   "browser_cpu_s": round(browser_cpu, 1)}
+    return loads, {
+        "first_page_s": round(first, 3),
+        "elapsed_s": round(elapsed, 1),
+        "browser_cpu_s": round(browser_cpu, 1),
+    }
 
 
 # --- The run and its report ---
@@ -454,18 +528,34 @@ def _stats(samples: list[float]) -> dict:
     if not samples:
         return {"loads": 0}
     ordered = sorted(samples)
-    return {"loads": len(ordered), "p50_s": round(statistics.median(ordered), 3),
-            "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3), "max_s": ordered[-1]}
+    return {
+        "loads": len(ordered),
+        "p50_s": round(statistics.median(ordered), 3),
+        "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+        "max_s": ordered[-1],
+    }
 
 
 def _server_log_errors(log: Path) -> list[str]:
     text = log.read_text(errors="replace")
-    return [f"server log: {line.strip()[:300]}" for line in text.splitlines()
-            if line.startswith("Traceback") or " ERROR " in line or line.startswith(("Exception", "Error"))]
+    return [
+        f"server log: {line.strip()[:300]}"
+        for line in text.splitlines()
+        if line.startswith("Traceback") or " ERROR " in line or line.startswith(("Exception", "Error"))
+    ]
 
 
-def run(sessions: int = 20, seconds: float = 120, tier: str = "sample", think: float = 0.0, warmup: float = 30.0,
-        timeout_s: float = 120.0, seed: int = 1, workdir: Path | None = None, chromium: str | None = None) -> dict:
+def run(
+    sessions: int = 20,
+    seconds: float = 120,
+    tier: str = "sample",
+    think: float = 0.0,
+    warmup: float = 30.0,
+    timeout_s: float = 120.0,
+    seed: int = 1,
+    workdir: Path | None = None,
+    chromium: str | None = None,
+) -> dict:
     """Everything: store, access file, server, sessions; returns the report (a dict, JSON-ready)."""
     chromium = chromium or chromium_path()
     with contextlib.ExitStack() as stack:
@@ -475,8 +565,12 @@ def run(sessions: int = 20, seconds: float = 120, tier: str = "sample", think: f
         world = read_world(database_url)
         everyone = people(world)
         (folder / "access.toml").write_text(access_file(everyone))
-        env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_AUTH_HEADER": HEADER,
-               "CARTGOV_ACCESS_FILE": str(folder / "access.toml"), "CARTGOV_PSEUDONYM_SECRET": SECRET}
+        env = {
+            "CARTGOV_AUTH_MODE": "header",
+            "CARTGOV_AUTH_HEADER": HEADER,
+            "CARTGOV_ACCESS_FILE": str(folder / "access.toml"),
+            "CARTGOV_PSEUDONYM_SECRET": SECRET,
+        }
         log = folder / "serve.log"
         base, pid = stack.enter_context(serve(database_url, folder / "snapshots", log, env))
         pid = server_pid(pid)
@@ -491,8 +585,9 @@ def run(sessions: int = 20, seconds: float = 120, tier: str = "sample", think: f
         sampler.start()
         cpu_before = cpu_seconds(pid)
         try:
-            loads, timing = asyncio.run(drive(base, sessions, seconds, world, everyone, think, timeout_s, seed,
-                                              chromium, on_start, pid))
+            loads, timing = asyncio.run(
+                drive(base, sessions, seconds, world, everyone, think, timeout_s, seed, chromium, on_start, pid)
+            )
         finally:
             sampler.stop()
         cpu = cpu_seconds(pid) - cpu_before
@@ -518,30 +613,53 @@ def run(sessions: int = 20, seconds: float = 120, tier: str = "sample", think: f
     national = [x for x in loads if x.canary is not None]
     canaries = sum(bool(x.canary) for x in national)
     if national and not canaries:
-        errors.append({"error": f"the leak checks are blind: they found no peer centre in any of {len(national)} "
-                                "national page loads, which show every centre"})
+        errors.append(
+            {
+                "error": f"the leak checks are blind: they found no peer centre in any of {len(national)} "
+                "national page loads, which show every centre"
+            }
+        )
     leaks = [{**_brief(x), "leak": e} for x in loads for e in x.leaks]
     per_session = {}
     for x in loads:
         per_session[x.session] = per_session.get(x.session, 0) + 1
     report = {
-        "sessions": sessions, "seconds": seconds, "tier": tier, "think_s": think, "seed": seed,
+        "sessions": sessions,
+        "seconds": seconds,
+        "tier": tier,
+        "think_s": think,
+        "seed": seed,
         "people": [asdict(person_for(i, everyone)) for i in range(sessions)],
-        "elapsed_s": timing["elapsed_s"], "first_page_s": timing["first_page_s"],
-        "page_loads": len(loads), "loads_per_session": [per_session.get(i, 0) for i in range(sessions)],
+        "elapsed_s": timing["elapsed_s"],
+        "first_page_s": timing["first_page_s"],
+        "page_loads": len(loads),
+        "loads_per_session": [per_session.get(i, 0) for i in range(sessions)],
         "denied_loads": sum(x.role == "denied" for x in loads),
         "received_mib": round(sum(x.received_bytes for x in loads) / 2**20, 1),
         "canary": {"national_loads": len(national), "would_have_been_leaks": canaries},
-        "errors": errors, "leaks": leaks,
-        "page_time": _stats([x.page_s for x in timed]), "per_page": per_page, "per_role": per_role,
-        "memory": {"pid": pid, "rss_idle_mib": rss_start, "rss_at_load_start_mib": rss_before_load,
-                   "warmup_s": warm_at, "rss_after_warmup_mib": after_warmup, "rss_end_mib": end,
-                   "rss_max_mib": max((v for _, v in samples), default=None), "growth_after_warmup_mib": growth,
-                   "growth_limit_mib": limit, "judged": judged, "ok": memory_ok,
-                   "samples": samples},
-        "server_cpu_s": round(cpu, 1), "server_cores_busy": round(cpu / timing["elapsed_s"], 2),
-        "browser_cpu_s": timing["browser_cpu_s"], "browser_cores_busy": round(timing["browser_cpu_s"]
-                                                                               / timing["elapsed_s"], 2),
+        "errors": errors,
+        "leaks": leaks,
+        "page_time": _stats([x.page_s for x in timed]),
+        "per_page": per_page,
+        "per_role": per_role,
+        "memory": {
+            "pid": pid,
+            "rss_idle_mib": rss_start,
+            "rss_at_load_start_mib": rss_before_load,
+            "warmup_s": warm_at,
+            "rss_after_warmup_mib": after_warmup,
+            "rss_end_mib": end,
+            "rss_max_mib": max((v for _, v in samples), default=None),
+            "growth_after_warmup_mib": growth,
+            "growth_limit_mib": limit,
+            "judged": judged,
+            "ok": memory_ok,
+            "samples": samples,
+        },
+        "server_cpu_s": round(cpu, 1),
+        "server_cores_busy": round(cpu / timing["elapsed_s"], 2),
+        "browser_cpu_s": timing["browser_cpu_s"],
+        "browser_cores_busy": round(timing["browser_cpu_s"] / timing["elapsed_s"], 2),
         "load_average": _loadavg(),
     }
     report["verdict"] = "pass" if not errors and not leaks and memory_ok else "fail"
@@ -564,29 +682,37 @@ def _loadavg() -> list[float] | None:
 
 def render(report: dict) -> str:
     t, m = report["page_time"], report["memory"]
-    lines = [f"{report['sessions']} sessions for {report['seconds']:g} s on the {report['tier']} tier "
-             f"(elapsed {report['elapsed_s']} s, first page of a cold server {report['first_page_s']} s): "
-             f"{report['page_loads']} page loads ({report['denied_loads']} by someone not on the list), "
-             f"per session {min(report['loads_per_session'])}-{max(report['loads_per_session'])}",
-             f"page time (navigation start to idle with its h1), listed people: p50 {t.get('p50_s')} s, "
-             f"p95 {t.get('p95_s')} s, max {t.get('max_s')} s",
-             f"checked {report['received_mib']} MiB sent over the websockets; the checks of a lead would have fired on "
-             f"{report['canary']['would_have_been_leaks']} of {report['canary']['national_loads']} national loads "
-             "(they see every centre: the checks are not blind)", "",
-             "| page | loads | p50 (s) | p95 (s) | max (s) |", "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        f"{report['sessions']} sessions for {report['seconds']:g} s on the {report['tier']} tier "
+        f"(elapsed {report['elapsed_s']} s, first page of a cold server {report['first_page_s']} s): "
+        f"{report['page_loads']} page loads ({report['denied_loads']} by someone not on the list), "
+        f"per session {min(report['loads_per_session'])}-{max(report['loads_per_session'])}",
+        f"page time (navigation start to idle with its h1), listed people: p50 {t.get('p50_s')} s, "
+        f"p95 {t.get('p95_s')} s, max {t.get('max_s')} s",
+        f"checked {report['received_mib']} MiB sent over the websockets; the checks of a lead would have fired on "
+        f"{report['canary']['would_have_been_leaks']} of {report['canary']['national_loads']} national loads "
+        "(they see every centre: the checks are not blind)",
+        "",
+        "| page | loads | p50 (s) | p95 (s) | max (s) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for name, s in [*report["per_page"].items(), *((f"role {r}", s) for r, s in report["per_role"].items())]:
-        lines.append(f"| {name} | {s['loads']} | {s.get('p50_s', '-')} | {s.get('p95_s', '-')} | "
-                     f"{s.get('max_s', '-')} |")
-    lines += ["", f"server RSS (MiB): idle {m['rss_idle_mib']}, load start {m['rss_at_load_start_mib']}, "
-                  f"after the {m['warmup_s']:g} s warm-up {m['rss_after_warmup_mib']}, end {m['rss_end_mib']} (medians "
-                  f"of 10 s), max {m['rss_max_mib']}; growth after the warm-up {m['growth_after_warmup_mib']} "
-                  f"(limit {m['growth_limit_mib']}"
-                  f"{'' if m['judged'] else ', not judged: run shorter than two warm-ups'})",
-              f"server CPU {report['server_cpu_s']} s (includes the untimed first page): "
-              f"{report['server_cores_busy']} cores busy on average; Chromium and Playwright "
-              f"{report['browser_cpu_s']} s ({report['browser_cores_busy']} cores); load average at the end: "
-              f"{report['load_average']} on {os.cpu_count()} cores",
-              f"errors: {len(report['errors'])}, leaks: {len(report['leaks'])}"]
+        lines.append(
+            f"| {name} | {s['loads']} | {s.get('p50_s', '-')} | {s.get('p95_s', '-')} | {s.get('max_s', '-')} |"
+        )
+    lines += [
+        "",
+        f"server RSS (MiB): idle {m['rss_idle_mib']}, load start {m['rss_at_load_start_mib']}, "
+        f"after the {m['warmup_s']:g} s warm-up {m['rss_after_warmup_mib']}, end {m['rss_end_mib']} (medians "
+        f"of 10 s), max {m['rss_max_mib']}; growth after the warm-up {m['growth_after_warmup_mib']} "
+        f"(limit {m['growth_limit_mib']}"
+        f"{'' if m['judged'] else ', not judged: run shorter than two warm-ups'})",
+        f"server CPU {report['server_cpu_s']} s (includes the untimed first page): "
+        f"{report['server_cores_busy']} cores busy on average; Chromium and Playwright "
+        f"{report['browser_cpu_s']} s ({report['browser_cores_busy']} cores); load average at the end: "
+        f"{report['load_average']} on {os.cpu_count()} cores",
+        f"errors: {len(report['errors'])}, leaks: {len(report['leaks'])}",
+    ]
     for item in (report["errors"] + report["leaks"])[:20]:
         lines.append(f"  - {json.dumps(item)[:600]}")
     lines.append(f"verdict: {report['verdict'].upper()}")
@@ -605,8 +731,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     parser.add_argument("--workdir", type=Path, help="keep the store, access file and server log here")
     args = parser.parse_args()
-    report = run(args.sessions, args.seconds, args.tier, args.think, args.warmup, args.timeout, args.seed,
-                 args.workdir)
+    report = run(args.sessions, args.seconds, args.tier, args.think, args.warmup, args.timeout, args.seed, args.workdir)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -34,16 +34,23 @@ def main() -> None:
     start = time.perf_counter()
     data.episodes  # noqa: B018 - built once per loaded data version, then shared by every metric
     episodes_s = time.perf_counter() - start
-    results = {"tier": args.tier, "infusions": data["infusions"].height, "episodes_build_s": round(episodes_s, 3),
-               "metrics": {}}
+    results = {
+        "tier": args.tier,
+        "infusions": data["infusions"].height,
+        "episodes_build_s": round(episodes_s, 3),
+        "metrics": {},
+    }
     for metric_id in metrics.proportions():
         samples = []
         for _ in range(args.repeat):
             start = time.perf_counter()
             metrics.compute(data, metric_id, by="centre")
             samples.append(time.perf_counter() - start)
-        results["metrics"][metric_id] = {"median_s": round(statistics.median(samples), 4),
-                                         "min_s": round(min(samples), 4), "max_s": round(max(samples), 4)}
+        results["metrics"][metric_id] = {
+            "median_s": round(statistics.median(samples), 4),
+            "min_s": round(min(samples), 4),
+            "max_s": round(max(samples), 4),
+        }
     start = time.perf_counter()
     metrics.signals(data)
     results["signals_s"] = round(time.perf_counter() - start, 3)

@@ -56,10 +56,20 @@ def main() -> None:
     for page in PAGES:
         for label, state in (("default", None), ("filtered", FILTERED)):
             samples = time_page(page, state, args.repeat)
-            results.append({"page": page, "state": label, "median_s": round(statistics.median(samples), 3),
-                            "min_s": round(min(samples), 3), "max_s": round(max(samples), 3)})
-            print(f"{page:14} {label:9} {results[-1]['median_s']:.3f} s ({results[-1]['min_s']:.3f}-"
-                  f"{results[-1]['max_s']:.3f})", flush=True)
+            results.append(
+                {
+                    "page": page,
+                    "state": label,
+                    "median_s": round(statistics.median(samples), 3),
+                    "min_s": round(min(samples), 3),
+                    "max_s": round(max(samples), 3),
+                }
+            )
+            print(
+                f"{page:14} {label:9} {results[-1]['median_s']:.3f} s ({results[-1]['min_s']:.3f}-"
+                f"{results[-1]['max_s']:.3f})",
+                flush=True,
+            )
     (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
     (ROOT / "bench" / "results" / f"pages-{args.tier}.json").write_text(json.dumps(results, indent=2) + "\n")
 

@@ -27,19 +27,36 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / ".data"
 RESULTS = ROOT / "bench" / "results"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-TARGETS = {"cold_load_s": 3.0, "warm_page_s": 0.5, "filter_change_s": 1.5, "ingest_registry_s": 30.0,
-           "ingest_stress_s": 300.0, "peak_memory_mib": 2048.0, "speedup": 5.0}
+TARGETS = {
+    "cold_load_s": 3.0,
+    "warm_page_s": 0.5,
+    "filter_change_s": 1.5,
+    "ingest_registry_s": 30.0,
+    "ingest_stress_s": 300.0,
+    "peak_memory_mib": 2048.0,
+    "speedup": 5.0,
+}
 
 
 def summary(samples: list[float]) -> dict:
-    return {"median_s": round(statistics.median(samples), 4), "min_s": round(min(samples), 4),
-            "max_s": round(max(samples), 4), "runs": len(samples)}
+    return {
+        "median_s": round(statistics.median(samples), 4),
+        "min_s": round(min(samples), 4),
+        "max_s": round(max(samples), 4),
+        "runs": len(samples),
+    }
 
 
 def warm_pages(tier: str, repeat: int) -> list[dict]:
     env = {**os.environ, "CARTGOV_SNAPSHOT_DIR": str(DATA / "snapshots")}
-    subprocess.run([sys.executable, str(ROOT / "bench" / "pages.py"), "--tier", tier, "--repeat", str(repeat)],
-                   check=True, cwd=ROOT, env=env, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "pages.py"), "--tier", tier, "--repeat", str(repeat)],
+        check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     return json.loads((RESULTS / f"pages-{tier}.json").read_text())
 
 
@@ -59,8 +76,10 @@ def baseline_pages(tier: str, repeat: int) -> dict[str, dict]:
 
 
 def ingest_postgres(tier: str) -> dict | None:
-    url = os.environ.get("CARTGOV_TEST_DATABASE_URL") or subprocess.run(
-        [str(ROOT / "scripts" / "ensure-postgres")], capture_output=True, text=True).stdout.strip()
+    url = (
+        os.environ.get("CARTGOV_TEST_DATABASE_URL")
+        or subprocess.run([str(ROOT / "scripts" / "ensure-postgres")], capture_output=True, text=True).stdout.strip()
+    )
     if not url:
         return None
     import sqlalchemy as sa
@@ -72,9 +91,13 @@ def ingest_postgres(tier: str) -> dict | None:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     target = admin.url.set(database=name).render_as_string(hide_password=False)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "dashboard", "ingest", str(DATA / tier), "--database-url", target],
-                   check=True, capture_output=True, cwd=ROOT,
-                   env={**os.environ, "CARTGOV_SNAPSHOT_DIR": str(DATA / "snapshots-pg")})
+    subprocess.run(
+        [sys.executable, "-m", "dashboard", "ingest", str(DATA / tier), "--database-url", target],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "CARTGOV_SNAPSHOT_DIR": str(DATA / "snapshots-pg")},
+    )
     seconds = time.perf_counter() - start
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -88,13 +111,18 @@ def served(tier: str):
     """The app on a tier's cached store, a national panel member signed in behind the trusted header."""
     access = DATA / "access.toml"  # generated tiers are not the sample: demo mode is refused, so sign in by header
     access.write_text(f'[users."{BENCH_USER}"]\nrole = "national"\n')
-    return serve(f"sqlite:///{DATA / f'{tier}.db'}", DATA / "snapshots",
-                 env={"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(access)})
+    return serve(
+        f"sqlite:///{DATA / f'{tier}.db'}",
+        DATA / "snapshots",
+        env={"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(access)},
+    )
 
 
 def _chromium(playwright):
-    return playwright.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    return playwright.chromium.launch(
+        executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
 
 
 def filter_change(tier: str, repeat: int) -> dict:
@@ -104,8 +132,9 @@ def filter_change(tier: str, repeat: int) -> dict:
     samples = []
     with served(tier) as (url, _), sync_playwright() as playwright:
         browser = _chromium(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1200},
-                                extra_http_headers={"X-Forwarded-Email": BENCH_USER})
+        page = browser.new_page(
+            viewport={"width": 1400, "height": 1200}, extra_http_headers={"X-Forwarded-Email": BENCH_USER}
+        )
         page.goto(f"{url}/toxicity?metric=icans_severe")
         page.wait_for_selector(IDLE, timeout=300_000)
         page.locator(".st-key-funnel .js-plotly-plot").wait_for(timeout=300_000)
@@ -123,7 +152,9 @@ def filter_change(tier: str, repeat: int) -> dict:
             page.keyboard.press("Escape")
             page.wait_for_function(
                 "before => JSON.stringify(document.querySelector('.st-key-funnel .js-plotly-plot').data) !== before",
-                arg=before, timeout=120_000)
+                arg=before,
+                timeout=120_000,
+            )
             return time.perf_counter() - start
 
         change("brexu-cel", "Enter")  # the first change warms the widget itself
@@ -142,8 +173,16 @@ def peak_memory(tier: str) -> float:
     with served(tier) as (url, pid), sync_playwright() as playwright:
         browser = _chromium(playwright)
         page = browser.new_page()
-        for path in ("overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres?centre=MID02",
-                     "data-quality"):
+        for path in (
+            "overview",
+            "toxicity",
+            "itu",
+            "nice-ta",
+            "exceptions",
+            "products",
+            "centres?centre=MID02",
+            "data-quality",
+        ):
             page.goto(f"{url}/{path}")
             page.wait_for_selector(IDLE, timeout=300_000)
             page.wait_for_timeout(500)
@@ -182,9 +221,11 @@ def main() -> None:
 
 
 def render(report: dict) -> str:
-    lines = ["| tier | infusions | generate (s) | ingest SQLite (s) | cold load (s) | slowest warm page (s) "
-             "| baseline slowest page (s) | smallest speed-up |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| tier | infusions | generate (s) | ingest SQLite (s) | cold load (s) | slowest warm page (s) "
+        "| baseline slowest page (s) | smallest speed-up |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for tier, row in report["tiers"].items():
         pages = {f"{p['page']}/{p['state']}": p["median_s"] for p in row["pages"]}
         slowest = max(pages.values())
@@ -198,16 +239,20 @@ def render(report: dict) -> str:
         else:
             base_cells = "- | -"
         cold = row["python_imports"]["median_s"] + row["load_validated_frames"]["median_s"]
-        lines.append(f"| {tier} | {row['episodes']:,} | {row['generate']['median_s']:.2f} | "
-                     f"{row['ingest_sqlite']['median_s']:.2f} | {cold:.2f} | {slowest:.3f} | {base_cells} |")
+        lines.append(
+            f"| {tier} | {row['episodes']:,} | {row['generate']['median_s']:.2f} | "
+            f"{row['ingest_sqlite']['median_s']:.2f} | {cold:.2f} | {slowest:.3f} | {base_cells} |"
+        )
     extra = []
     for tier, row in report["tiers"].items():
         if row.get("ingest_postgresql"):
             extra.append(f"- ingest {tier} on PostgreSQL: {row['ingest_postgresql']['median_s']:.1f} s")
         if row.get("filter_change"):
             fc = row["filter_change"]
-            extra.append(f"- filter change to redrawn funnel in Chromium ({tier}): {fc['median_s']:.2f} s "
-                         f"(min {fc['min_s']:.2f}, max {fc['max_s']:.2f}, {fc['runs']} changes)")
+            extra.append(
+                f"- filter change to redrawn funnel in Chromium ({tier}): {fc['median_s']:.2f} s "
+                f"(min {fc['min_s']:.2f}, max {fc['max_s']:.2f}, {fc['runs']} changes)"
+            )
         if row.get("peak_memory_mib"):
             extra.append(f"- peak memory of the app server after every page ({tier}): {row['peak_memory_mib']} MiB")
     return "\n".join(lines + [""] + extra) + "\n"

@@ -21,8 +21,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(database_url: str, snapshots: Path, log: Path | None = None, env: dict | None = None,
-          timeout: float = 120):
+def serve(database_url: str, snapshots: Path, log: Path | None = None, env: dict | None = None, timeout: float = 120):
     """Yields (url, pid) once the app answers its health check (`cartgov serve` execs Streamlit: pid is the server).
 
     Raises RuntimeError, with the end of the log, when it does not answer within `timeout` seconds or exits first.
@@ -30,9 +29,12 @@ def serve(database_url: str, snapshots: Path, log: Path | None = None, env: dict
     port = free_port()
     output = log.open("w") if log else subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--address", "127.0.0.1"], cwd=ROOT,
-        env={**os.environ, "CARTGOV_DATABASE_URL": database_url, "CARTGOV_SNAPSHOT_DIR": str(snapshots),
-             **(env or {})}, stdout=output, stderr=subprocess.STDOUT)
+        [sys.executable, "-m", "dashboard", "serve", "--port", str(port), "--address", "127.0.0.1"],
+        cwd=ROOT,
+        env={**os.environ, "CARTGOV_DATABASE_URL": database_url, "CARTGOV_SNAPSHOT_DIR": str(snapshots), **(env or {})},
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while True:

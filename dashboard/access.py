@@ -54,8 +54,10 @@ def load_access_file(path: Path) -> dict[str, Viewer]:
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as error:
         problem = error.__class__.__name__
         raise AccessConfigError(f"access file {path} unreadable ({problem}): nobody is let in") from None
-    return {identity.strip().lower(): Viewer(identity.strip().lower(), entry.get("role"), entry.get("centre"))
-            for identity, entry in entries.items()}
+    return {
+        identity.strip().lower(): Viewer(identity.strip().lower(), entry.get("role"), entry.get("centre"))
+        for identity, entry in entries.items()
+    }
 
 
 def viewer_for(identity: str | None, access: dict[str, Viewer]) -> Viewer | None:
@@ -72,8 +74,10 @@ def peer_pseudonyms(centres: list[str], secret: str, own: str | None = None) -> 
     secret. A lead's own centre is `Your centre`; an observer (own None) sees every centre as a peer, in the same
     keyed order, so a lead who matches figures with an observer's pairs pseudonyms with pseudonyms only.
     """
-    peers = sorted((c for c in centres if c != own),
-                   key=lambda c: hmac.new(secret.encode(), c.encode(), hashlib.sha256).hexdigest())
+    peers = sorted(
+        (c for c in centres if c != own),
+        key=lambda c: hmac.new(secret.encode(), c.encode(), hashlib.sha256).hexdigest(),
+    )
     mine = {own: OWN_CENTRE} if own else {}
     return {**mine, **{code: f"Peer {_letters(i)}" for i, code in enumerate(peers)}}
 
@@ -95,10 +99,10 @@ class Policy:
     observer_names: bool = field(default=False)  # a deployment that names centres to observers
 
     @classmethod
-    def for_viewer(cls, viewer: Viewer, centres: list[str], secret: str, shared_export: bool = False,
-                   observer_names: bool = False) -> Policy:
-        return cls(viewer, tuple(sorted(centres)), secret, viewer.role == "observer" or shared_export,
-                   observer_names)
+    def for_viewer(
+        cls, viewer: Viewer, centres: list[str], secret: str, shared_export: bool = False, observer_names: bool = False
+    ) -> Policy:
+        return cls(viewer, tuple(sorted(centres)), secret, viewer.role == "observer" or shared_export, observer_names)
 
     @property
     def pseudonymous(self) -> bool:
@@ -140,6 +144,8 @@ def policy_for(viewer: Viewer, centres: list[str], synthetic_sample: bool, share
     chosen = Policy.for_viewer(viewer, centres, secret or "", shared_export, names)
     if chosen.pseudonymous and not secret:
         who = "centre leads" if viewer.role == "centre" else "observers"
-        raise AccessConfigError(f"The dashboard is not configured for {who}: CARTGOV_PSEUDONYM_SECRET is not set, "
-                                "and peers cannot be named safely without it.")
+        raise AccessConfigError(
+            f"The dashboard is not configured for {who}: CARTGOV_PSEUDONYM_SECRET is not set, "
+            "and peers cannot be named safely without it."
+        )
     return chosen

@@ -12,13 +12,21 @@ from dashboard.access import Viewer
 from dashboard.filters import Filters
 
 
-def record(engine: sa.Engine, viewer: Viewer, action: str, page: str | None, filters: Filters | None,
-           detail: str) -> None:
+def record(
+    engine: sa.Engine, viewer: Viewer, action: str, page: str | None, filters: Filters | None, detail: str
+) -> None:
     with engine.begin() as connection:
-        connection.execute(sa.insert(store.audit_log).values(
-            at=dt.datetime.now(dt.UTC), who=viewer.identity, role=viewer.role, action=action, page=page,
-            filters=(filters or Filters()).as_query(), detail=detail,
-        ))
+        connection.execute(
+            sa.insert(store.audit_log).values(
+                at=dt.datetime.now(dt.UTC),
+                who=viewer.identity,
+                role=viewer.role,
+                action=action,
+                page=page,
+                filters=(filters or Filters()).as_query(),
+                detail=detail,
+            )
+        )
 
 
 def entries(engine: sa.Engine, limit: int = 5000) -> pl.DataFrame:
@@ -26,7 +34,16 @@ def entries(engine: sa.Engine, limit: int = 5000) -> pl.DataFrame:
     log = store.audit_log
     with engine.connect() as connection:
         rows = connection.execute(sa.select(log).order_by(log.c.id.desc()).limit(limit)).mappings().all()
-    schema = {"id": pl.Int64, "at": pl.Datetime("us", "UTC"), "who": pl.Utf8, "role": pl.Utf8, "action": pl.Utf8,
-              "page": pl.Utf8, "filters": pl.Utf8, "detail": pl.Utf8}
-    return pl.DataFrame([{**row, "filters": str(row["filters"])} for row in rows], schema=schema, orient="row",
-                        strict=False)
+    schema = {
+        "id": pl.Int64,
+        "at": pl.Datetime("us", "UTC"),
+        "who": pl.Utf8,
+        "role": pl.Utf8,
+        "action": pl.Utf8,
+        "page": pl.Utf8,
+        "filters": pl.Utf8,
+        "detail": pl.Utf8,
+    }
+    return pl.DataFrame(
+        [{**row, "filters": str(row["filters"])} for row in rows], schema=schema, orient="row", strict=False
+    )

@@ -27,8 +27,13 @@ def _fail(message: str) -> None:
 def command(fn):
     """Every command: a --database-url option, and errors reported in one line with exit code 2."""
 
-    @click.option("--database-url", envvar="CARTGOV_DATABASE_URL", default=store.DEFAULT_DATABASE_URL,
-                  show_default=True, help="SQLAlchemy URL of the store.")
+    @click.option(
+        "--database-url",
+        envvar="CARTGOV_DATABASE_URL",
+        default=store.DEFAULT_DATABASE_URL,
+        show_default=True,
+        help="SQLAlchemy URL of the store.",
+    )
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -72,8 +77,10 @@ def _report(report: ingest_module.BatchReport, fmt: str, verb: str) -> None:
             if f.refused:
                 click.echo(f"REFUSED {f.message}")
                 continue
-            click.echo(f"{f.path} ({f.table}): {f.rows_read} read, {f.accepted} {verb}, {f.quarantined} quarantined"
-                       + (f" - {f.message}" if f.message else ""))
+            click.echo(
+                f"{f.path} ({f.table}): {f.rows_read} read, {f.accepted} {verb}, {f.quarantined} quarantined"
+                + (f" - {f.message}" if f.message else "")
+            )
             for p in f.problems:
                 click.echo(f"  row {p['row']}, column {p['column']}: breaks {p['rule']} (value: {p['value']!r})")
         if report.batch_id:
@@ -85,20 +92,35 @@ def submission_options(fn):
     """What validate and ingest are told about a submission: its extract date and the limits of each file."""
     defaults = Limits()
     options = [
-        click.option("--extract-date", type=iso_date,
-                     help="Extract date; required unless every folder's manifest.toml gives one."),
-        click.option("--max-file-bytes", type=click.IntRange(1),
-                     help="Refuse a file bigger than this (for Parquet, uncompressed too) "
-                          f"[env CARTGOV_MAX_FILE_BYTES; default: {defaults.max_file_bytes}]"),
-        click.option("--max-cell-chars", type=click.IntRange(1),
-                     help="Hold a row with a longer cell, storing only a preview "
-                          f"[env CARTGOV_MAX_CELL_CHARS; default: {defaults.max_cell_chars}]"),
-        click.option("--max-quarantined-rows", type=click.IntRange(0),
-                     help="Refuse a file with more rows to hold than this "
-                          f"[env CARTGOV_MAX_QUARANTINED_ROWS; default: {defaults.max_quarantined_rows}]"),
-        click.option("--max-quarantined-bytes", type=click.IntRange(0),
-                     help="Refuse a file whose rows to hold take more bytes than this (values and reasons) "
-                          f"[env CARTGOV_MAX_QUARANTINED_BYTES; default: {defaults.max_quarantined_bytes}]"),
+        click.option(
+            "--extract-date",
+            type=iso_date,
+            help="Extract date; required unless every folder's manifest.toml gives one.",
+        ),
+        click.option(
+            "--max-file-bytes",
+            type=click.IntRange(1),
+            help="Refuse a file bigger than this (for Parquet, uncompressed too) "
+            f"[env CARTGOV_MAX_FILE_BYTES; default: {defaults.max_file_bytes}]",
+        ),
+        click.option(
+            "--max-cell-chars",
+            type=click.IntRange(1),
+            help="Hold a row with a longer cell, storing only a preview "
+            f"[env CARTGOV_MAX_CELL_CHARS; default: {defaults.max_cell_chars}]",
+        ),
+        click.option(
+            "--max-quarantined-rows",
+            type=click.IntRange(0),
+            help="Refuse a file with more rows to hold than this "
+            f"[env CARTGOV_MAX_QUARANTINED_ROWS; default: {defaults.max_quarantined_rows}]",
+        ),
+        click.option(
+            "--max-quarantined-bytes",
+            type=click.IntRange(0),
+            help="Refuse a file whose rows to hold take more bytes than this (values and reasons) "
+            f"[env CARTGOV_MAX_QUARANTINED_BYTES; default: {defaults.max_quarantined_bytes}]",
+        ),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True),
     ]
     for option in reversed(options):
@@ -125,8 +147,11 @@ def _prepare_snapshot(engine) -> None:
     try:
         write_snapshot(engine)
     except SnapshotError as error:
-        click.echo(f"cartgov: warning: the data is stored, but {error}; the dashboard keeps showing the previous "
-                   "version until the snapshot can be written", err=True)
+        click.echo(
+            f"cartgov: warning: the data is stored, but {error}; the dashboard keeps showing the previous "
+            "version until the snapshot can be written",
+            err=True,
+        )
 
 
 @main.command()
@@ -155,8 +180,7 @@ def seed(path: Path, database_url: str) -> None:
     report = ingest_module.ingest(engine, [path])
     _prepare_snapshot(engine)
     counts = store.row_counts(engine)
-    click.echo("seeded: " + ", ".join(f"{t} {n}" for t, n in counts.items())
-               + f" (data version {report.data_version})")
+    click.echo("seeded: " + ", ".join(f"{t} {n}" for t, n in counts.items()) + f" (data version {report.data_version})")
     if report.exit_code:
         _fail("the sample did not load cleanly; run `cartgov validate sample_data` to see why")
 
@@ -164,9 +188,14 @@ def seed(path: Path, database_url: str) -> None:
 @main.command()
 @click.option("--port", type=int, default=8501, show_default=True)
 @click.option("--address", default="localhost", show_default=True)
-@click.option("--allowed-host", "allowed_hosts", multiple=True, envvar="CARTGOV_ALLOWED_HOSTS",
-              help="A host name the app answers to (repeatable; env: comma-separated; `*.` wildcards). Browsers "
-                   "arriving under any other Host are refused (DNS rebinding). Default: any.")
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    envvar="CARTGOV_ALLOWED_HOSTS",
+    help="A host name the app answers to (repeatable; env: comma-separated; `*.` wildcards). Browsers "
+    "arriving under any other Host are refused (DNS rebinding). Default: any.",
+)
 @command
 def serve(port: int, address: str, allowed_hosts: tuple[str, ...], database_url: str) -> None:
     """Start the dashboard."""
@@ -174,8 +203,10 @@ def serve(port: int, address: str, allowed_hosts: tuple[str, ...], database_url:
     os.chdir(PROJECT_ROOT)
     hosts = [host.strip() for entry in allowed_hosts for host in entry.split(",") if host.strip()]
     options = [argument for host in hosts for argument in ("--server.allowedHosts", host)]
-    os.execvp(sys.executable, [sys.executable, "-m", "dashboard.server", "--server.port", str(port),
-                               "--server.address", address, *options])
+    os.execvp(
+        sys.executable,
+        [sys.executable, "-m", "dashboard.server", "--server.port", str(port), "--server.address", address, *options],
+    )
 
 
 @main.group()
@@ -183,21 +214,31 @@ def quarantine() -> None:
     """See and export the rows held back by ingest, with every reason."""
 
 
-AS_OPTION = click.option("--as", "as_name", metavar="NAME",
-                         help="Who is running this, for the audit log (default: the operating-system account, which "
-                              "is recorded as well).")
+AS_OPTION = click.option(
+    "--as",
+    "as_name",
+    metavar="NAME",
+    help="Who is running this, for the audit log (default: the operating-system account, which is recorded as well).",
+)
 
 
-def _audit(database_url: str, as_name: str | None, action: str, page: str, detail: str,
-           centre: tuple[str, ...] = ()) -> None:
+def _audit(
+    database_url: str, as_name: str | None, action: str, page: str, detail: str, centre: tuple[str, ...] = ()
+) -> None:
     """An audit_log row for a command that shows or writes held rows. The command line reads every centre, as the
     national role does; who is the operating-system account (never $USER, which may be missing or set to anything)."""
     from dashboard import access, audit
     from dashboard.filters import Filters
     from dashboard.identity import command_line_user
 
-    audit.record(store.engine_for(database_url), access.Viewer(command_line_user(as_name), "national"), action, page,
-                 Filters(centre=centre), detail)
+    audit.record(
+        store.engine_for(database_url),
+        access.Viewer(command_line_user(as_name), "national"),
+        action,
+        page,
+        Filters(centre=centre),
+        detail,
+    )
 
 
 def _held_rows(database_url: str, include_released: bool, centre: tuple[str, ...]):
@@ -213,27 +254,37 @@ def _held_rows(database_url: str, include_released: bool, centre: tuple[str, ...
 
 
 @quarantine.command("list")
-@click.option("--all", "include_released", is_flag=True,
-              help="Include rows released since (parent arrived, resubmitted).")
+@click.option(
+    "--all", "include_released", is_flag=True, help="Include rows released since (parent arrived, resubmitted)."
+)
 @click.option("--centre", multiple=True, help="Only rows of this centre (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @AS_OPTION
 @command
-def quarantine_list(include_released: bool, centre: tuple[str, ...], fmt: str, as_name: str | None,
-                    database_url: str) -> None:
+def quarantine_list(
+    include_released: bool, centre: tuple[str, ...], fmt: str, as_name: str | None, database_url: str
+) -> None:
     """One line per reason a row is held: id, centre, file, row, column, rule, value."""
     reasons = _held_rows(database_url, include_released, centre)
-    _audit(database_url, as_name, "view held rows", "quarantine list",
-           f"{reasons.height} reasons" + (", released rows included" if include_released else ""), centre)
+    _audit(
+        database_url,
+        as_name,
+        "view held rows",
+        "quarantine list",
+        f"{reasons.height} reasons" + (", released rows included" if include_released else ""),
+        centre,
+    )
     if fmt == "json":
         click.echo(json.dumps(reasons.to_dicts(), default=str))
         return
     if reasons.height == 0:
         click.echo("no rows are held in quarantine")
     for r in reasons.iter_rows(named=True):
-        click.echo(f"{r['quarantine_id']:>6}  {r['centre_code'] or '-':6} {r['path']} row {r['row_number']}: "
-                   f"{r['column']} breaks {r['rule']} (value: {r['value']!r})"
-                   + (f" [{r['resolution']}]" if r["resolution"] else ""))
+        click.echo(
+            f"{r['quarantine_id']:>6}  {r['centre_code'] or '-':6} {r['path']} row {r['row_number']}: "
+            f"{r['column']} breaks {r['rule']} (value: {r['value']!r})"
+            + (f" [{r['resolution']}]" if r["resolution"] else "")
+        )
 
 
 @quarantine.command("show")
@@ -250,8 +301,10 @@ def quarantine_show(quarantine_id: int, as_name: str | None, database_url: str) 
     if row is None:
         _fail(f"no quarantined row with id {quarantine_id}")
     _audit(database_url, as_name, "view held rows", "quarantine show", f"row {quarantine_id} of {row['path']}")
-    click.echo(f"{row['path']} row {row['row_number']} ({row['table_name']}), held since {row['quarantined_at']}"
-               + (f", released {row['released_at']} ({row['resolution']})" if row["released_at"] else ""))
+    click.echo(
+        f"{row['path']} row {row['row_number']} ({row['table_name']}), held since {row['quarantined_at']}"
+        + (f", released {row['released_at']} ({row['resolution']})" if row["released_at"] else "")
+    )
     click.echo("values as sent:")
     for column, value in row["original_values"].items():
         click.echo(f"  {column}: {value if value is not None else '(empty)'}")
@@ -266,8 +319,9 @@ def quarantine_show(quarantine_id: int, as_name: str | None, database_url: str) 
 @click.option("--centre", multiple=True, help="Only rows of this centre (repeatable), e.g. to send back to it.")
 @AS_OPTION
 @command
-def quarantine_export(out: Path, include_released: bool, centre: tuple[str, ...], as_name: str | None,
-                      database_url: str) -> None:
+def quarantine_export(
+    out: Path, include_released: bool, centre: tuple[str, ...], as_name: str | None, database_url: str
+) -> None:
     """Write the held rows and their reasons to a CSV file, ready to send back to the centre."""
     from dashboard.exports import csv_bytes
 
@@ -286,8 +340,11 @@ def filter_options(fn):
         click.option("--product", multiple=True, help="Product code (repeatable)."),
         click.option("--ta", multiple=True, help="NICE TA code (repeatable)."),
         click.option("--age", multiple=True, type=click.Choice(["children", "tya", "adults"]), help="Age band."),
-        click.option("--adjust", type=click.Choice(["crude", "product_mix"]),
-                     help="Funnel adjustment (default: the metric's own)."),
+        click.option(
+            "--adjust",
+            type=click.Choice(["crude", "product_mix"]),
+            help="Funnel adjustment (default: the metric's own).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -297,10 +354,21 @@ def filter_options(fn):
 def _filters(dataset, start, end, centre, product, ta, age, adjust):
     from dashboard.filters import Choices, parse
 
-    choices = Choices(frozenset(dataset["centres"]["centre_code"]), frozenset(dataset["products"]["product_code"]),
-                      frozenset(dataset["nice_ta"]["ta_code"]), frozenset())
-    query = {"start": start and start.date().isoformat(), "end": end and end.date().isoformat(), "centre": centre,
-             "product": product, "ta": ta, "age": age, "adjust": adjust}
+    choices = Choices(
+        frozenset(dataset["centres"]["centre_code"]),
+        frozenset(dataset["products"]["product_code"]),
+        frozenset(dataset["nice_ta"]["ta_code"]),
+        frozenset(),
+    )
+    query = {
+        "start": start and start.date().isoformat(),
+        "end": end and end.date().isoformat(),
+        "centre": centre,
+        "product": product,
+        "ta": ta,
+        "age": age,
+        "adjust": adjust,
+    }
     chosen = parse({k: v for k, v in query.items() if v}, choices)
     if chosen.notes:
         _fail("invalid filter: " + "; ".join(chosen.notes))
@@ -310,15 +378,32 @@ def _filters(dataset, start, end, centre, product, ta, age, adjust):
 @main.command()
 @click.option("--metric", "metric_id", help="Metric id (see --list).")
 @click.option("--list", "list_catalogue", is_flag=True, help="List the metric catalogue and exit.")
-@click.option("--by", type=click.Choice(["centre", "product", "ta", "quarter", "panel", "age"]),
-              help="Group by (default: England as a whole).")
+@click.option(
+    "--by",
+    type=click.Choice(["centre", "product", "ta", "quarter", "panel", "age"]),
+    help="Group by (default: England as a whole).",
+)
 @filter_options
 @click.option("--as-of", type=iso_date, help="Date the follow-up is judged at (default: the extract date).")
 @click.option("--overdispersion", is_flag=True, help="Widen the funnel limits for overdispersion (DerSimonian-Laird).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @command
-def metrics(metric_id, list_catalogue, by, start, end, centre, product, ta, age, adjust, as_of, overdispersion, fmt,
-            database_url) -> None:
+def metrics(
+    metric_id,
+    list_catalogue,
+    by,
+    start,
+    end,
+    centre,
+    product,
+    ta,
+    age,
+    adjust,
+    as_of,
+    overdispersion,
+    fmt,
+    database_url,
+) -> None:
     """A metric table: group, numerator, denominator, rate, Wilson 95% interval; with --by centre, funnel limits."""
     from dashboard import metrics as metric_engine
     from dashboard.loaders import load_dataset
@@ -339,8 +424,9 @@ def metrics(metric_id, list_catalogue, by, start, end, centre, product, ta, age,
         _fail(f"unknown or summary metric {metric_id!r}; proportion metrics: {known}")
     dataset = load_dataset(store.engine_for(database_url))
     chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)
-    table = metric_engine.compute(dataset, metric_id, by=by, filters=chosen, as_of=as_of and as_of.date(),
-                                  overdispersion=overdispersion)
+    table = metric_engine.compute(
+        dataset, metric_id, by=by, filters=chosen, as_of=as_of and as_of.date(), overdispersion=overdispersion
+    )
     if fmt == "json":
         click.echo(json.dumps(table.as_json()))
     else:
@@ -376,8 +462,9 @@ def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre,
     dataset = load_dataset(engine)
     viewer = access.Viewer(command_line_user(as_name), role, lead_centre)
     try:
-        policy = access.policy_for(viewer, list(dataset["centres"]["centre_code"]),
-                                   sample.holds_only_the_sample(dataset), shared_export=True)
+        policy = access.policy_for(
+            viewer, list(dataset["centres"]["centre_code"]), sample.holds_only_the_sample(dataset), shared_export=True
+        )
     except access.AccessConfigError as error:
         _fail(str(error))
     chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)

@@ -40,8 +40,10 @@ class Filters:
             value = getattr(self, f.name)
             if f.name == "notes" or value in (None, ()):
                 continue
-            query[f.name] = [v.isoformat() if isinstance(v, dt.date) else v for v in
-                             (value if isinstance(value, tuple) else (value,))]
+            query[f.name] = [
+                v.isoformat() if isinstance(v, dt.date) else v
+                for v in (value if isinstance(value, tuple) else (value,))
+            ]
         return query
 
     def describe(self) -> str:
@@ -107,10 +109,14 @@ def parse(query: Mapping[str, str | Iterable[str]], choices: Choices) -> Filters
         notes.append(f"start {start} is after end {end}")
         start = end = None
     return Filters(
-        start=start, end=end,
-        centre=pick("centre", choices.centres), product=pick("product", choices.products),
-        ta=pick("ta", choices.tas), age=pick("age", AGE_BANDS),
-        metric=single("metric", choices.metrics), adjust=single("adjust", ADJUSTMENTS),
+        start=start,
+        end=end,
+        centre=pick("centre", choices.centres),
+        product=pick("product", choices.products),
+        ta=pick("ta", choices.tas),
+        age=pick("age", AGE_BANDS),
+        metric=single("metric", choices.metrics),
+        adjust=single("adjust", ADJUSTMENTS),
         notes=tuple(notes),
     )
 
@@ -128,16 +134,21 @@ def age_band(age: pl.Expr) -> pl.Expr:
     return expr
 
 
-def apply(episodes: pl.DataFrame, filters: Filters, date_column: str = "infusion_date",
-          centre_column: str = "centre_code") -> pl.DataFrame:
+def apply(
+    episodes: pl.DataFrame, filters: Filters, date_column: str = "infusion_date", centre_column: str = "centre_code"
+) -> pl.DataFrame:
     """Rows of an episode-level frame within the filters (dates inclusive)."""
     conditions = []
     if filters.start:
         conditions.append(pl.col(date_column) >= filters.start)
     if filters.end:
         conditions.append(pl.col(date_column) <= filters.end)
-    for name, column in (("centre", centre_column), ("product", "product_code"), ("ta", "ta_code"),
-                         ("age", "age_band")):
+    for name, column in (
+        ("centre", centre_column),
+        ("product", "product_code"),
+        ("ta", "ta_code"),
+        ("age", "age_band"),
+    ):
         chosen = getattr(filters, name)
         if chosen and column in episodes.columns:
             conditions.append(pl.col(column).is_in(list(chosen)))

@@ -43,12 +43,30 @@ class Rate(NamedTuple):
 
 
 # Every column of a table that counts people or events (rounded under suppression).
-COUNTS = frozenset({
-    "numerator", "denominator", "infusions", "exceptions", "admissions", "referred", "approved", "infused",
-    "reviewed", "episodes_with_onset", "d100_known", "unresolved_d100", "d30_due", "d30_received", "d100_due",
-    "d100_received", "rows_quarantined", "england_numerator", "england_denominator",
-    *(f"d{day}_grade_{grade}" for day in (30, 100) for grade in range(5)),
-})
+COUNTS = frozenset(
+    {
+        "numerator",
+        "denominator",
+        "infusions",
+        "exceptions",
+        "admissions",
+        "referred",
+        "approved",
+        "infused",
+        "reviewed",
+        "episodes_with_onset",
+        "d100_known",
+        "unresolved_d100",
+        "d30_due",
+        "d30_received",
+        "d100_due",
+        "d100_received",
+        "rows_quarantined",
+        "england_numerator",
+        "england_denominator",
+        *(f"d{day}_grade_{grade}" for day in (30, 100) for grade in range(5)),
+    }
+)
 # Figures recomputed from the rounded counts.
 RATES = (
     Rate("numerator", "denominator", "rate", "ci_low", "ci_high"),
@@ -58,8 +76,10 @@ RATES = (
     Rate("england_numerator", "england_denominator", "england_rate"),
 )
 # Means and medians over the people counted in the key column: withheld where that count is.
-SUMMARIES = {"reviewed": ("mean_days", "median_days", "p90_days"),
-             "episodes_with_onset": ("median_onset_day", "median_days_to_resolution")}
+SUMMARIES = {
+    "reviewed": ("mean_days", "median_days", "p90_days"),
+    "episodes_with_onset": ("median_onset_day", "median_days_to_resolution"),
+}
 # Numeric columns that label a row rather than measure anything (a histogram's bin, days since a submission).
 LABELS = frozenset({"value", "days", "days_since_submission"})
 _TEXT = (pl.Utf8, pl.Categorical, pl.Date, pl.Datetime)
@@ -68,8 +88,15 @@ _TEXT = (pl.Utf8, pl.Categorical, pl.Date, pl.Datetime)
 def rounded(column: str) -> pl.Expr:
     """A count as shown: 0 stays 0, 1-7 withheld (null), others to the nearest 5 (8 -> 10, 12 -> 10, 13 -> 15)."""
     count = pl.col(column)
-    return (pl.when(count == 0).then(0).when(count < SMALLEST_SHOWN).then(None)
-            .otherwise((count / 5).round(0) * 5).cast(pl.Int64).alias(column))
+    return (
+        pl.when(count == 0)
+        .then(0)
+        .when(count < SMALLEST_SHOWN)
+        .then(None)
+        .otherwise((count / 5).round(0) * 5)
+        .cast(pl.Int64)
+        .alias(column)
+    )
 
 
 def _rate(spec: Rate, columns: list[str]) -> list[pl.Expr]:
@@ -85,23 +112,41 @@ def suppressed_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """Any table under suppression: counts rounded, rates and intervals recomputed from them, summaries over 1-7
     people withheld, and every other numeric column dropped (deny by default)."""
     columns = frame.columns
-    derived = {c for spec in RATES if spec.numerator in columns and spec.denominator in columns
-               for c in (spec.rate, spec.ci_low, spec.ci_high) if c in columns}
+    derived = {
+        c
+        for spec in RATES
+        if spec.numerator in columns and spec.denominator in columns
+        for c in (spec.rate, spec.ci_low, spec.ci_high)
+        if c in columns
+    }
     summaries = {c for key, cs in SUMMARIES.items() if key in columns for c in cs if c in columns}
     flags = {"low_numbers", "below_threshold"} & set(columns)
-    kept = [c for c, dtype in frame.schema.items()
-            if c in COUNTS or c in derived or c in summaries or c in flags or c in LABELS or isinstance(dtype, _TEXT)]
+    kept = [
+        c
+        for c, dtype in frame.schema.items()
+        if c in COUNTS or c in derived or c in summaries or c in flags or c in LABELS or isinstance(dtype, _TEXT)
+    ]
     shown = frame.select(kept).with_columns(rounded(c) for c in kept if c in COUNTS)
     shown = shown.with_columns(e for spec in RATES if spec.rate in derived for e in _rate(spec, columns))
-    shown = shown.with_columns(pl.when(pl.col(key).is_not_null()).then(pl.col(c)).alias(c)
-                               for key, cs in SUMMARIES.items() if key in columns for c in cs if c in summaries)
+    shown = shown.with_columns(
+        pl.when(pl.col(key).is_not_null()).then(pl.col(c)).alias(c)
+        for key, cs in SUMMARIES.items()
+        if key in columns
+        for c in cs
+        if c in summaries
+    )
     if "low_numbers" in flags:
-        shown = shown.with_columns((pl.col("denominator").is_null() | (pl.col("denominator") < LOW_NUMBERS))
-                                   .alias("low_numbers") if "denominator" in columns else pl.lit(True)
-                                   .alias("low_numbers"))
+        shown = shown.with_columns(
+            (pl.col("denominator").is_null() | (pl.col("denominator") < LOW_NUMBERS)).alias("low_numbers")
+            if "denominator" in columns
+            else pl.lit(True).alias("low_numbers")
+        )
     if "below_threshold" in flags:
-        shown = shown.with_columns((pl.col("d30_rate") < COMPLETENESS_THRESHOLD).alias("below_threshold")
-                                   if "d30_rate" in columns else pl.lit(None, pl.Boolean).alias("below_threshold"))
+        shown = shown.with_columns(
+            (pl.col("d30_rate") < COMPLETENESS_THRESHOLD).alias("below_threshold")
+            if "d30_rate" in columns
+            else pl.lit(None, pl.Boolean).alias("below_threshold")
+        )
     return shown
 
 
@@ -112,46 +157,69 @@ def suppressed_metric(table: MetricTable) -> MetricTable:
     ratio_based = table.adjust == "product_mix"
     shown = stats.with_rate(rows.with_columns(rounded("numerator"), rounded("denominator")))
     if ratio_based:
-        risk = rows.select(pl.when(pl.col("denominator") > 0).then(pl.col("expected") / pl.col("denominator"))
-                           .round_sig_figs(2))["expected"]
-        shown = shown.with_columns(pl.when(pl.col("denominator") == 0).then(0.0)
-                                   .otherwise(pl.col("denominator") * risk).alias("expected")).with_columns(
-            pl.when(pl.col("expected") > 0).then(pl.col("numerator") / pl.col("expected")).alias("ratio"))
+        risk = rows.select(
+            pl.when(pl.col("denominator") > 0).then(pl.col("expected") / pl.col("denominator")).round_sig_figs(2)
+        )["expected"]
+        shown = shown.with_columns(
+            pl.when(pl.col("denominator") == 0).then(0.0).otherwise(pl.col("denominator") * risk).alias("expected")
+        ).with_columns(pl.when(pl.col("expected") > 0).then(pl.col("numerator") / pl.col("expected")).alias("ratio"))
     national = None
     if table.national is not None:
-        national = pl.DataFrame({"numerator": [table.national[0]], "denominator": [table.national[1]]}).select(
-            rounded("numerator"), rounded("denominator")).row(0)
-    target = 1.0 if ratio_based else (national[0] / national[1] if national and national[0] is not None
-                                      and national[1] else None)
+        national = (
+            pl.DataFrame({"numerator": [table.national[0]], "denominator": [table.national[1]]})
+            .select(rounded("numerator"), rounded("denominator"))
+            .row(0)
+        )
+    target = (
+        1.0
+        if ratio_based
+        else (national[0] / national[1] if national and national[0] is not None and national[1] else None)
+    )
     dispersion = limits = None
     if table.by == "centre":
         shown, dispersion, limits = with_funnel(shown, target, ratio_based, table.dispersion is not None)
         # Follow-up completeness is a gate, not a figure: a centre under it stays shown and unflagged.
-        shown = shown.with_columns(pl.when(rows["flag"] == INSUFFICIENT_FOLLOW_UP)
-                                   .then(pl.lit(INSUFFICIENT_FOLLOW_UP)).otherwise(pl.col("flag")).alias("flag"))
+        shown = shown.with_columns(
+            pl.when(rows["flag"] == INSUFFICIENT_FOLLOW_UP)
+            .then(pl.lit(INSUFFICIENT_FOLLOW_UP))
+            .otherwise(pl.col("flag"))
+            .alias("flag")
+        )
     else:
         shown = without_funnel(shown)
-    shown = shown.with_columns((pl.col("denominator").is_null() | (pl.col("denominator") < LOW_NUMBERS))
-                               .alias("low_numbers"))
-    return replace(table, rows=shown.select(rows.columns), target=target, dispersion=dispersion, limits=limits,
-                   national=national)
+    shown = shown.with_columns(
+        (pl.col("denominator").is_null() | (pl.col("denominator") < LOW_NUMBERS)).alias("low_numbers")
+    )
+    return replace(
+        table, rows=shown.select(rows.columns), target=target, dispersion=dispersion, limits=limits, national=national
+    )
 
 
 def suppressed_headlines(frame: pl.DataFrame) -> pl.DataFrame:
     """The overview's headlines under suppression: every figure, England's too, from rounded counts. (England's
     exact totals under a filter could be differenced between two filters to find a small cell.)"""
-    shown = frame.with_columns(rounded(c) for c in ("numerator", "denominator", "previous_numerator",
-                                                    "previous_denominator"))
+    shown = frame.with_columns(
+        rounded(c) for c in ("numerator", "denominator", "previous_numerator", "previous_denominator")
+    )
     counted = pl.col("id") == "infusions"
     low, high = stats.wilson_interval(pl.col("numerator"), pl.col("denominator"))
     shown = shown.with_columns(
-        pl.when(counted).then(pl.col("numerator").cast(pl.Float64)).when(pl.col("id") == "centres")
-        .then(pl.col("value")).when(pl.col("denominator") > 0).then(pl.col("numerator") / pl.col("denominator"))
+        pl.when(counted)
+        .then(pl.col("numerator").cast(pl.Float64))
+        .when(pl.col("id") == "centres")
+        .then(pl.col("value"))
+        .when(pl.col("denominator") > 0)
+        .then(pl.col("numerator") / pl.col("denominator"))
         .alias("value"),
-        pl.when(counted).then(pl.col("previous_numerator").cast(pl.Float64)).when(pl.col("id") == "centres")
-        .then(pl.col("previous")).when(pl.col("previous_denominator") > 0)
-        .then(pl.col("previous_numerator") / pl.col("previous_denominator")).alias("previous"),
-        low.alias("ci_low"), high.alias("ci_high"),
+        pl.when(counted)
+        .then(pl.col("previous_numerator").cast(pl.Float64))
+        .when(pl.col("id") == "centres")
+        .then(pl.col("previous"))
+        .when(pl.col("previous_denominator") > 0)
+        .then(pl.col("previous_numerator") / pl.col("previous_denominator"))
+        .alias("previous"),
+        low.alias("ci_low"),
+        high.alias("ci_high"),
     )
     return shown.with_columns((pl.col("value") - pl.col("previous")).alias("change"))
 
@@ -177,8 +245,10 @@ class Gate:
         pseudonymous = self.policy.pseudonymous
         # A code the policy does not know (a centre newer than the policy) is hidden behind pseudonyms, never shown.
         frame = frame.with_columns(
-            pl.col(c).replace_strict(labels, default=None if pseudonymous else pl.col(c), return_dtype=pl.Utf8)
-            .alias(c) for c in columns if c in frame.columns)
+            pl.col(c).replace_strict(labels, default=None if pseudonymous else pl.col(c), return_dtype=pl.Utf8).alias(c)
+            for c in columns
+            if c in frame.columns
+        )
         present = [c for c in columns if c in frame.columns]
         if pseudonymous and present:
             if "centre_name" in frame.columns:
@@ -186,8 +256,11 @@ class Gate:
                 # every peer's name in the Arrow buffers behind the nulls, which Streamlit sends to the browser.
                 own = frame.filter(pl.col(present[0]) == OWN_CENTRE)["centre_name"].drop_nulls().unique().to_list()
                 frame = frame.with_columns(
-                    pl.when(pl.col(present[0]) == OWN_CENTRE).then(pl.lit(own[0] if own else None, pl.Utf8))
-                    .otherwise(None).alias("centre_name"))
+                    pl.when(pl.col(present[0]) == OWN_CENTRE)
+                    .then(pl.lit(own[0] if own else None, pl.Utf8))
+                    .otherwise(None)
+                    .alias("centre_name")
+                )
             # Rows in the order of the real codes would pair each pseudonym with a code: order by label instead.
             frame = frame.sort(present, maintain_order=True)
         return frame
@@ -212,8 +285,12 @@ class Gate:
             records = records.with_columns(rounded("numerator"), rounded("denominator"))
         # Worst first, then by the centre's label: an order by code would pair each pseudonym with a code.
         return self.relabel(records, "centre").sort(
-            pl.col("severity").replace_strict(SEVERITY_ORDER, return_dtype=pl.Int8), "kind", "metric", "centre",
-            nulls_last=True)
+            pl.col("severity").replace_strict(SEVERITY_ORDER, return_dtype=pl.Int8),
+            "kind",
+            "metric",
+            "centre",
+            nulls_last=True,
+        )
 
     def patient_rows(self, frame: pl.DataFrame, centre_column: str = "centre_code") -> pl.DataFrame:
         """Patient-level rows: all for national, the lead's own centre only, none for an observer."""
@@ -240,8 +317,7 @@ class Gate:
         """For a table or an export: withheld counts shown as *."""
         if not self.policy.suppress:
             return frame
-        return frame.with_columns(pl.col(c).cast(pl.Utf8).fill_null(SUPPRESSED) for c in frame.columns
-                                  if c in COUNTS)
+        return frame.with_columns(pl.col(c).cast(pl.Utf8).fill_null(SUPPRESSED) for c in frame.columns if c in COUNTS)
 
     def csv(self, frame: pl.DataFrame) -> bytes:
         """A download of a table as shown: withheld counts as *, spreadsheet formulas neutralised."""

@@ -22,8 +22,10 @@ def from_header(name: str, values: list[str]) -> tuple[str | None, str | None]:
     if not values or found == [""]:
         return None, "You are not signed in."
     if len(found) > 1 or not found[0]:
-        return None, (f"The sign-in header {name} arrived with {len(found)} values; exactly one is accepted. "
-                      "Ask the administrator to make the proxy replace the header, never append to it.")
+        return None, (
+            f"The sign-in header {name} arrived with {len(found)} values; exactly one is accepted. "
+            "Ask the administrator to make the proxy replace the header, never append to it."
+        )
     return found[0], None
 
 
@@ -37,8 +39,10 @@ def from_claims(claims: Mapping[str, object]) -> tuple[str | None, str | None]:
     """
     tenant, account = (str(claims.get(key) or "").strip().lower() for key in ("tid", "oid"))
     if not (tenant and account):
-        return None, ("The identity provider did not send the oid and tid claims that identify an account; "
-                      "ask the administrator to check the sign-in configuration.")
+        return None, (
+            "The identity provider did not send the oid and tid claims that identify an account; "
+            "ask the administrator to check the sign-in configuration."
+        )
     return f"{tenant}/{account}", None
 
 

@@ -62,8 +62,13 @@ class FileReport:
 
     def as_json(self) -> dict:
         return {
-            "path": self.path, "table": self.table, "rows_read": self.rows_read, "accepted": self.accepted,
-            "quarantined": self.quarantined, "refused": self.refused, "message": self.message,
+            "path": self.path,
+            "table": self.table,
+            "rows_read": self.rows_read,
+            "accepted": self.accepted,
+            "quarantined": self.quarantined,
+            "refused": self.refused,
+            "message": self.message,
             "problems": self.problems,
         }
 
@@ -82,8 +87,11 @@ class BatchReport:
         return 0 if all(f.quarantined == 0 and not f.refused for f in self.files) else 1
 
     def as_json(self) -> dict:
-        return {"batch_id": self.batch_id, "data_version": self.data_version,
-                "files": [f.as_json() for f in self.files]}
+        return {
+            "batch_id": self.batch_id,
+            "data_version": self.data_version,
+            "files": [f.as_json() for f in self.files],
+        }
 
 
 class UsageError(Exception):
@@ -152,8 +160,9 @@ def read_submission(paths: list[Path], extract_date: dt.date | None) -> Submissi
 
 
 def _no_extract_date(path: Path) -> str:
-    return (f"{path}: no extract date; put extract_date = \"YYYY-MM-DD\" in the folder's {MANIFEST} "
-            "or pass --extract-date")
+    return (
+        f'{path}: no extract date; put extract_date = "YYYY-MM-DD" in the folder\'s {MANIFEST} or pass --extract-date'
+    )
 
 
 def _manifest(path: Path) -> dict:
@@ -165,8 +174,9 @@ def _manifest(path: Path) -> dict:
         if "extract_date" in manifest:
             manifest["extract_date"] = dt.date.fromisoformat(str(manifest["extract_date"]))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as error:
-        raise UsageError(f"{path}: {str(error).splitlines()[0]}; extract_date must be an ISO date, "
-                         'e.g. extract_date = "2026-09-30"') from None
+        raise UsageError(
+            f'{path}: {str(error).splitlines()[0]}; extract_date must be an ISO date, e.g. extract_date = "2026-09-30"'
+        ) from None
     return manifest
 
 
@@ -211,8 +221,9 @@ def check_batch(
         if check.ignored_columns:
             # Named up to ten: the message is stored, and a header of thousands of names would be stored whole.
             names = check.ignored_columns
-            report.message = (f"unknown column(s) ignored: {', '.join(names[:10])}"
-                              + (f" and {len(names) - 10:,} more" if len(names) > 10 else ""))
+            report.message = f"unknown column(s) ignored: {', '.join(names[:10])}" + (
+                f" and {len(names) - 10:,} more" if len(names) > 10 else ""
+            )
         report.check = check
         reports.append(report)
     return parents, reports
@@ -220,11 +231,16 @@ def check_batch(
 
 def _already_ingested(connection: sa.Connection, report: FileReport) -> dict | None:
     batches = store.ingest_batches
-    return connection.execute(
-        sa.select(batches).where(batches.c.sha256 == report.sha256, batches.c.table_name == report.table,
-                                 ~batches.c.refused)
-        .order_by(batches.c.id.desc()).limit(1)
-    ).mappings().first()
+    return (
+        connection.execute(
+            sa.select(batches)
+            .where(batches.c.sha256 == report.sha256, batches.c.table_name == report.table, ~batches.c.refused)
+            .order_by(batches.c.id.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
 
 
 def _row_centres(check: TableCheck, parents: Parents) -> pl.Series:
@@ -234,8 +250,9 @@ def _row_centres(check: TableCheck, parents: Parents) -> pl.Series:
         episodes = parents.keys("infusions", "episode_id")
         lookup = pl.DataFrame({"episode_id": episodes, "centre_code": centres}).unique("episode_id")
         # In the file's row order: every quarantined row is paired with its centre by position.
-        return check.text.select("episode_id").join(lookup, on="episode_id", how="left",
-                                                    maintain_order="left")["centre_code"]
+        return check.text.select("episode_id").join(lookup, on="episode_id", how="left", maintain_order="left")[
+            "centre_code"
+        ]
     column = CENTRE_COLUMN.get(check.table)
     return check.text[column] if column else pl.Series("centre_code", [None] * check.rows_read, dtype=pl.Utf8)
 
@@ -256,14 +273,24 @@ def _quarantine_rows(report: FileReport, batch_id: str, now: dt.datetime, parent
     held = check.text[ROW].is_in(reasons["row"].implode())
     by_row = {reason["row"]: reason for reason in reasons.iter_rows(named=True)}
     rows = []
-    for values, centre in zip(check.text.filter(held).iter_rows(named=True), _row_centres(check, parents).filter(held),
-                              strict=True):
+    for values, centre in zip(
+        check.text.filter(held).iter_rows(named=True), _row_centres(check, parents).filter(held), strict=True
+    ):
         reason = by_row[values.pop(ROW)]
-        rows.append({
-            "batch_id": batch_id, "path": report.path, "table_name": check.table, "row_number": reason["row"],
-            "record_key": values.get(key), "centre_code": centre, "original_values": values,
-            "reasons": reason["reasons"], "missing_parent_only": reason["missing_parent_only"], "quarantined_at": now,
-        })
+        rows.append(
+            {
+                "batch_id": batch_id,
+                "path": report.path,
+                "table_name": check.table,
+                "row_number": reason["row"],
+                "record_key": values.get(key),
+                "centre_code": centre,
+                "original_values": values,
+                "reasons": reason["reasons"],
+                "missing_parent_only": reason["missing_parent_only"],
+                "quarantined_at": now,
+            }
+        )
     return rows
 
 
@@ -278,8 +305,9 @@ def _ensure_reference(connection: sa.Connection) -> bool:
     return wrote
 
 
-def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None,
-           limits: Limits | None = None) -> BatchReport:
+def ingest(
+    engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None, limits: Limits | None = None
+) -> BatchReport:
     """Check and load a batch in one transaction: all of its effects land, or none. The extract date is the one
     given, else the manifests'; the limits those given, else the environment's (limits_from_environment)."""
     submission = read_submission(paths, extract_date)
@@ -311,23 +339,41 @@ def ingest(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = 
         fresh += retried
         # Anything new (rows, quarantined rows, even a refusal) is a new data version; the same files again are not.
         changed = changed or bool(fresh)
-        version = (store.bump_version(connection, extract_date, synthetic) if changed
-                   else store.read_dataset(connection)["data_version"])
+        version = (
+            store.bump_version(connection, extract_date, synthetic)
+            if changed
+            else store.read_dataset(connection)["data_version"]
+        )
         if fresh:
-            connection.execute(sa.insert(store.ingest_batches), [
-                {"batch_id": batch_id, "path": r.path, "table_name": r.table, "sha256": r.sha256,
-                 "rows_read": r.rows_read, "accepted": r.accepted, "quarantined": r.quarantined,
-                 "refused": r.refused, "message": r.message, "extract_date": extract_date,
-                 "data_version": version, "ingested_at": now, "centres": r.centres}
-                for r in fresh
-            ])
+            connection.execute(
+                sa.insert(store.ingest_batches),
+                [
+                    {
+                        "batch_id": batch_id,
+                        "path": r.path,
+                        "table_name": r.table,
+                        "sha256": r.sha256,
+                        "rows_read": r.rows_read,
+                        "accepted": r.accepted,
+                        "quarantined": r.quarantined,
+                        "refused": r.refused,
+                        "message": r.message,
+                        "extract_date": extract_date,
+                        "data_version": version,
+                        "ingested_at": now,
+                        "centres": r.centres,
+                    }
+                    for r in fresh
+                ],
+            )
     return BatchReport(batch_id if fresh else None, version, reports)
 
 
 def _open_quarantine(connection: sa.Connection, *where) -> list:
     q = store.quarantine
     return connection.execute(
-        sa.select(q.c.id, q.c.table_name, q.c.record_key, q.c.original_values).where(q.c.released_at.is_(None), *where)
+        sa.select(q.c.id, q.c.table_name, q.c.record_key, q.c.original_values)
+        .where(q.c.released_at.is_(None), *where)
         .order_by(q.c.id)
     ).all()
 
@@ -356,35 +402,51 @@ def _retry_missing_parents(
         if not rows:
             continue
         ids = pl.Series("id", [row.id for row in rows])
-        text = pl.DataFrame([row.original_values for row in rows], infer_schema_length=None).select(
-            pl.all().cast(pl.Utf8)
-        ).with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+        text = (
+            pl.DataFrame([row.original_values for row in rows], infer_schema_length=None)
+            .select(pl.all().cast(pl.Utf8))
+            .with_row_index(ROW, offset=1)
+            .with_columns(pl.col(ROW).cast(pl.Int64))
+        )
         path = f"quarantine:{table}"
         check = check_frame(table, text, Path(path), parents)
         store.upsert(connection, table, check.valid.drop(ROW))
         released = ids.gather(check.valid[ROW] - 1).to_list()
         if released:
-            connection.execute(sa.update(q).where(q.c.id.in_(released)).values(released_at=now,
-                                                                               resolution="parent arrived"))
+            connection.execute(
+                sa.update(q).where(q.c.id.in_(released)).values(released_at=now, resolution="parent arrived")
+            )
         # A row whose parent arrived but which breaks another rule now waits for a correction, not a parent.
         for row, problems in check.problems.group_by("row", maintain_order=True):
             if not problems["rule"].str.starts_with(MISSING_PARENT).all():
-                connection.execute(sa.update(q).where(q.c.id == ids[row[0] - 1]).values(
-                    reasons=problems.select("column", "rule", "value").to_dicts(), missing_parent_only=False
-                ))
-        reports.append(FileReport(path, table, check.rows_read, check.accepted, check.quarantined,
-                                  message="rows waiting for their parent, checked again",
-                                  problems=check.problems.to_dicts()))
+                connection.execute(
+                    sa.update(q)
+                    .where(q.c.id == ids[row[0] - 1])
+                    .values(reasons=problems.select("column", "rule", "value").to_dicts(), missing_parent_only=False)
+                )
+        reports.append(
+            FileReport(
+                path,
+                table,
+                check.rows_read,
+                check.accepted,
+                check.quarantined,
+                message="rows waiting for their parent, checked again",
+                problems=check.problems.to_dicts(),
+            )
+        )
     return reports
 
 
-def validate(engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None,
-             limits: Limits | None = None) -> BatchReport:
+def validate(
+    engine: sa.Engine, paths: list[Path], extract_date: dt.date | None = None, limits: Limits | None = None
+) -> BatchReport:
     """The same checks as ingest, against what the store holds; nothing is written. It needs the extract date too:
     dates after it break a rule."""
     submission = read_submission(paths, extract_date)
     with engine.connect() as connection:
-        _, reports = check_batch(connection, submission.files, submission.extract_date,
-                                 limits or limits_from_environment())
+        _, reports = check_batch(
+            connection, submission.files, submission.extract_date, limits or limits_from_environment()
+        )
         version = store.read_dataset(connection)["data_version"]
     return BatchReport(None, version, reports)

@@ -76,18 +76,43 @@ def read_table(connection: sa.Connection, table: str) -> pl.DataFrame:
 
 # The store's own bookkeeping, for the data-quality page: JSON columns are kept as JSON text.
 BOOKKEEPING = {
-    "quarantine": (store.quarantine, {
-        "id": pl.Int64, "batch_id": pl.Utf8, "path": pl.Utf8, "table_name": pl.Utf8, "row_number": pl.Int64,
-        "record_key": pl.Utf8, "centre_code": pl.Utf8, "original_values": pl.Utf8, "reasons": pl.Utf8,
-        "missing_parent_only": pl.Boolean, "quarantined_at": pl.Datetime("us", "UTC"),
-        "released_at": pl.Datetime("us", "UTC"), "resolution": pl.Utf8,
-    }),
-    "ingest_batches": (store.ingest_batches, {
-        "id": pl.Int64, "batch_id": pl.Utf8, "path": pl.Utf8, "table_name": pl.Utf8, "sha256": pl.Utf8,
-        "rows_read": pl.Int64, "accepted": pl.Int64, "quarantined": pl.Int64, "refused": pl.Boolean,
-        "message": pl.Utf8, "extract_date": pl.Date, "data_version": pl.Int64,
-        "ingested_at": pl.Datetime("us", "UTC"), "centres": pl.Utf8,
-    }),
+    "quarantine": (
+        store.quarantine,
+        {
+            "id": pl.Int64,
+            "batch_id": pl.Utf8,
+            "path": pl.Utf8,
+            "table_name": pl.Utf8,
+            "row_number": pl.Int64,
+            "record_key": pl.Utf8,
+            "centre_code": pl.Utf8,
+            "original_values": pl.Utf8,
+            "reasons": pl.Utf8,
+            "missing_parent_only": pl.Boolean,
+            "quarantined_at": pl.Datetime("us", "UTC"),
+            "released_at": pl.Datetime("us", "UTC"),
+            "resolution": pl.Utf8,
+        },
+    ),
+    "ingest_batches": (
+        store.ingest_batches,
+        {
+            "id": pl.Int64,
+            "batch_id": pl.Utf8,
+            "path": pl.Utf8,
+            "table_name": pl.Utf8,
+            "sha256": pl.Utf8,
+            "rows_read": pl.Int64,
+            "accepted": pl.Int64,
+            "quarantined": pl.Int64,
+            "refused": pl.Boolean,
+            "message": pl.Utf8,
+            "extract_date": pl.Date,
+            "data_version": pl.Int64,
+            "ingested_at": pl.Datetime("us", "UTC"),
+            "centres": pl.Utf8,
+        },
+    ),
 }
 
 
@@ -157,9 +182,15 @@ def write_snapshot(engine: sa.Engine) -> Path:
                 read_table(connection, table).write_parquet(staging / f"{table}.parquet", statistics=False)
             for name in BOOKKEEPING:
                 read_bookkeeping(connection, name).write_parquet(staging / f"{name}.parquet")
-            (staging / META).write_text(json.dumps({
-                "data_version": version, "synthetic": bool(meta["synthetic"]),
-                "extract_date": meta["extract_date"] and meta["extract_date"].isoformat()}))
+            (staging / META).write_text(
+                json.dumps(
+                    {
+                        "data_version": version,
+                        "synthetic": bool(meta["synthetic"]),
+                        "extract_date": meta["extract_date"] and meta["extract_date"].isoformat(),
+                    }
+                )
+            )
             (staging / COMPLETE).touch()
             with contextlib.suppress(OSError):  # another process won the race; its snapshot is as good as ours
                 staging.rename(target)
@@ -186,8 +217,11 @@ def _reason(error: Exception) -> str:
 def complete_snapshots(engine: sa.Engine) -> list[int]:
     """The data versions whose snapshot is complete on disk, oldest first."""
     root = snapshot_root(engine)
-    return sorted(v for v in map(_version_of, root.glob(f"v*.{SNAPSHOT_FORMAT}"))
-                  if v is not None and (_folder(root, v) / COMPLETE).exists())
+    return sorted(
+        v
+        for v in map(_version_of, root.glob(f"v*.{SNAPSHOT_FORMAT}"))
+        if v is not None and (_folder(root, v) / COMPLETE).exists()
+    )
 
 
 def _prune(root: Path, keep_from: int) -> None:
@@ -211,5 +245,11 @@ def load_dataset(engine: sa.Engine, version: int | None = None) -> Dataset:
         frames[table] = contract.validate(frame, lazy=True)
     bookkeeping = {name: pl.read_parquet(folder / f"{name}.parquet") for name in BOOKKEEPING}
     extract_date = meta["extract_date"] and dt.date.fromisoformat(meta["extract_date"])
-    return Dataset(meta["data_version"], extract_date, meta["synthetic"], frames, bookkeeping["quarantine"],
-                   bookkeeping["ingest_batches"])
+    return Dataset(
+        meta["data_version"],
+        extract_date,
+        meta["synthetic"],
+        frames,
+        bookkeeping["quarantine"],
+        bookkeeping["ingest_batches"],
+    )

@@ -32,8 +32,9 @@ def in_words(metric: Metric, frame: pl.DataFrame, column: str = "flag") -> pl.Da
     """A table's flag column as words a panel reads ("Worse (95%)"), not codes."""
     if column not in frame.columns:
         return frame
-    return frame.with_columns(pl.col(column).map_elements(lambda flag: words(metric, flag), return_dtype=pl.Utf8,
-                                                          skip_nulls=False))
+    return frame.with_columns(
+        pl.col(column).map_elements(lambda flag: words(metric, flag), return_dtype=pl.Utf8, skip_nulls=False)
+    )
 
 
 def p_text(p: float | None) -> str:

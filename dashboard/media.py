@@ -98,8 +98,9 @@ class SessionMediaStorage(MemoryMediaFileStorage):
         self._names: dict[tuple[str, str], str] = {}  # (session, content) -> name
         self._lock = threading.Lock()
 
-    def load_and_get_id(self, path_or_data: str | bytes, mimetype: str, kind: MediaFileKind,
-                        filename: str | None = None) -> str:
+    def load_and_get_id(
+        self, path_or_data: str | bytes, mimetype: str, kind: MediaFileKind, filename: str | None = None
+    ) -> str:
         data = self._read_file(path_or_data) if isinstance(path_or_data, str) else path_or_data
         content = _calculate_file_id(data, mimetype, filename)
         context = get_script_run_ctx(suppress_warning=True)
@@ -113,8 +114,7 @@ class SessionMediaStorage(MemoryMediaFileStorage):
                 self._names[(session_id, content)] = name
                 self._files_by_id[name] = MemoryFile(content=data, mimetype=mimetype, kind=kind, filename=filename)
             # Drawn again (or clicked again): the grant starts anew, with the session's credentials as they are now.
-            self._grants[name] = _Grant(session_id, content, _session_credentials(session_id),
-                                        now + DOWNLOAD_SECONDS)
+            self._grants[name] = _Grant(session_id, content, _session_credentials(session_id), now + DOWNLOAD_SECONDS)
         return name
 
     def delete_file(self, file_id: str) -> None:
@@ -141,8 +141,9 @@ class SessionMediaStorage(MemoryMediaFileStorage):
             return False
         # The session must still be connected (a closed page takes its files along) and the request must come from
         # its browser and person, as they were when the file was made.
-        return _same(_session_credentials(grant.session_id), grant.credentials) and \
-            _admitted(credentials(headers, cookies), grant.credentials)
+        return _same(_session_credentials(grant.session_id), grant.credentials) and _admitted(
+            credentials(headers, cookies), grant.credentials
+        )
 
 
 def guard_routes(routes: list, storage: SessionMediaStorage) -> list:
@@ -172,7 +173,8 @@ def install() -> None:
     server.MemoryMediaFileStorage = SessionMediaStorage
     create_media_routes = starlette_app.create_media_routes
     starlette_app.create_media_routes = lambda storage, base_url: guard_routes(
-        create_media_routes(storage, base_url), storage)
+        create_media_routes(storage, base_url), storage
+    )
 
     handle = DeferredFileHandler.handle
 
@@ -181,8 +183,9 @@ def install() -> None:
         # button may (the id is random, but a file made with another session's access must never be handed over).
         owner = self._get_media_file_mgr()._deferred_callables.get(request.deferred_file.file_id)
         if owner is not None and owner["session_id"] != session_id:
-            return BackendOperationResponse(request_id=request.request_id,
-                                            error_msg="Failed to generate file for download")
+            return BackendOperationResponse(
+                request_id=request.request_id, error_msg="Failed to generate file for download"
+            )
         clicked = clicking_session.set(session_id)
         try:
             return await handle(self, request, session_id)

@@ -14,9 +14,14 @@ from dashboard.stats import SPC_RULES
 FEW_EVENTS = 3  # a signal on fewer events says so
 
 # The page that explains a signal on a metric; funnel and completeness signals open the centre's own page.
-PAGE_OF = {"itu_admission": "itu", "ta_outside": "nice-ta", "travel_exception": "exceptions",
-           "carer_exception": "exceptions", "followup_d30_complete": "data-quality",
-           "followup_d100_complete": "data-quality"}
+PAGE_OF = {
+    "itu_admission": "itu",
+    "ta_outside": "nice-ta",
+    "travel_exception": "exceptions",
+    "carer_exception": "exceptions",
+    "followup_d30_complete": "data-quality",
+    "followup_d100_complete": "data-quality",
+}
 
 
 def _count(value: int | None) -> str:
@@ -45,15 +50,21 @@ def signal_text(signal: dict) -> str:
         else:
             value = "figures withheld"
         counts = f"{_count(signal['numerator'])} of {_count(signal['denominator'])}"
-        return (f"{signal['centre']}: {title}: {meaning.words(metric, signal['rule']).lower()} ({value}, {counts}, "
-                f"{meaning.p_text(signal['p_value'])}){_few_events(signal['numerator'])}")
+        return (
+            f"{signal['centre']}: {title}: {meaning.words(metric, signal['rule']).lower()} ({value}, {counts}, "
+            f"{meaning.p_text(signal['p_value'])}){_few_events(signal['numerator'])}"
+        )
     if kind == "spc":
-        return (f"{title}: {SPC_RULES[signal['rule']]} ({signal['side']}), {quarter_label(signal['period_start'])} "
-                f"to {quarter_label(signal['period_end'])}")
+        return (
+            f"{title}: {SPC_RULES[signal['rule']]} ({signal['side']}), {quarter_label(signal['period_start'])} "
+            f"to {quarter_label(signal['period_end'])}"
+        )
     if kind == "completeness":
         rate = "withheld" if signal["rate"] is None else f"{signal['rate']:.0%}"
-        return (f"{signal['centre']}: day-30 follow-up {signal['rule']} complete: outcomes not flagged ({rate}, "
-                f"{_count(signal['numerator'])} of {_count(signal['denominator'])})")
+        return (
+            f"{signal['centre']}: day-30 follow-up {signal['rule']} complete: outcomes not flagged ({rate}, "
+            f"{_count(signal['numerator'])} of {_count(signal['denominator'])})"
+        )
     return f"{_count(signal['numerator'])} infusions outside their TA: {signal['reason']}"
 
 
@@ -74,7 +85,9 @@ def metric_rows(table) -> pl.DataFrame:
     rows = meaning.in_words(table.metric, table.rows)
     return rows.with_columns(
         pl.col("p_value").map_elements(_p_cell, return_dtype=pl.Utf8, skip_nulls=False),
-        pl.when(pl.col("low_numbers").fill_null(True)).then(pl.lit(meaning.LOW_NUMBERS_NOTE)).otherwise(pl.lit(""))
+        pl.when(pl.col("low_numbers").fill_null(True))
+        .then(pl.lit(meaning.LOW_NUMBERS_NOTE))
+        .otherwise(pl.lit(""))
         .alias("low_numbers"),
     )
 
@@ -84,8 +97,13 @@ def profile_rows(profile: pl.DataFrame) -> pl.DataFrame:
     metric, low numbers marked. (An observer's profile has no p: the gate withholds it.)"""
     metrics = catalogue()
     words = [meaning.words(metrics[m], f) for m, f in zip(profile["metric"], profile["flag"], strict=True)]
-    shown = profile.with_columns(pl.Series("flag", words, pl.Utf8), pl.when(pl.col("low_numbers").fill_null(True))
-                                 .then(pl.lit(meaning.LOW_NUMBERS_NOTE)).otherwise(pl.lit("")).alias("low_numbers"))
+    shown = profile.with_columns(
+        pl.Series("flag", words, pl.Utf8),
+        pl.when(pl.col("low_numbers").fill_null(True))
+        .then(pl.lit(meaning.LOW_NUMBERS_NOTE))
+        .otherwise(pl.lit(""))
+        .alias("low_numbers"),
+    )
     if "p_value" in shown.columns:
         shown = shown.with_columns(pl.col("p_value").map_elements(_p_cell, return_dtype=pl.Utf8))
     return shown.drop("metric", "direction", "concern", "adjust", strict=False)
@@ -98,13 +116,18 @@ def _p_cell(p: float | None) -> str:
 def side_by_side(profile: pl.DataFrame) -> pl.DataFrame:
     """Every metric (rows) by product (columns): each cell the rate and the counts it rests on, marked when fewer
     than 8 patients."""
+
     def cell(rate, numerator, denominator, low) -> str:
         if rate is None:
             return "no patients" if denominator == 0 else "withheld"
         counts = f"{_count(numerator)} of {_count(denominator)}"
         return f"{rate:.1%} ({counts})" + (f", {meaning.LOW_NUMBERS_NOTE}" if low or low is None else "")
 
-    cells = profile.with_columns(pl.struct("rate", "numerator", "denominator", "low_numbers").map_elements(
-        lambda r: cell(r["rate"], r["numerator"], r["denominator"], r["low_numbers"]), return_dtype=pl.Utf8)
-        .alias("cell"))
+    cells = profile.with_columns(
+        pl.struct("rate", "numerator", "denominator", "low_numbers")
+        .map_elements(
+            lambda r: cell(r["rate"], r["numerator"], r["denominator"], r["low_numbers"]), return_dtype=pl.Utf8
+        )
+        .alias("cell")
+    )
     return cells.pivot(on="product_code", index="title", values="cell")

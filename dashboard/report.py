@@ -55,51 +55,92 @@ def build(data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | 
     viewer = shared.policy.viewer
     role = viewer.role + (f" ({shared.labels[viewer.centre]}: {viewer.centre})" if viewer.centre else "")
     parts = [f"<div class='marking'>{MARKING}</div>", "<h1>CAR-T governance pack</h1>"]
-    meta = {"Filters": shared.describe(filters), "Role": role, "Extract date": str(data.extract_date),
-            "Data version": str(data.data_version), "Generated": generated.strftime("%Y-%m-%d %H:%M UTC"),
-            "Small numbers": "counts of 1-7 shown as *, other counts rounded to the nearest 5 (NHS Digital rule); "
-                             "every rate, interval, limit and flag computed from the rounded counts"}
+    meta = {
+        "Filters": shared.describe(filters),
+        "Role": role,
+        "Extract date": str(data.extract_date),
+        "Data version": str(data.data_version),
+        "Generated": generated.strftime("%Y-%m-%d %H:%M UTC"),
+        "Small numbers": "counts of 1-7 shown as *, other counts rounded to the nearest 5 (NHS Digital rule); "
+        "every rate, interval, limit and flag computed from the rounded counts",
+    }
     if data.synthetic:
         meta["Data"] = "SYNTHETIC: invented centres and patients, for demonstration only"
-    parts.append("<table class='meta'>" + "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in meta.items()) + "</table>")
+    parts.append(
+        "<table class='meta'>"
+        + "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in meta.items())
+        + "</table>"
+    )
 
     heads = shared.headlines(metrics.headlines(data, filters))
-    parts += ["<h2>Overview</h2>", _table(heads.select("title", "value", "numerator", "denominator", "ci_low",
-                                                        "ci_high", "previous"), shared)]
+    parts += [
+        "<h2>Overview</h2>",
+        _table(heads.select("title", "value", "numerator", "denominator", "ci_low", "ci_high", "previous"), shared),
+    ]
     found = shared.signals(metrics.signals(data, filters, disclose=shared.disclose))
-    parts.append("<h2>Signals</h2><ul>" + "".join(
-        f"<li><b>{html.escape(s['severity'])}</b>: {html.escape(presenter.signal_text(s))}</li>"
-        for s in found.iter_rows(named=True)) + "</ul>")
+    parts.append(
+        "<h2>Signals</h2><ul>"
+        + "".join(
+            f"<li><b>{html.escape(s['severity'])}</b>: {html.escape(presenter.signal_text(s))}</li>"
+            for s in found.iter_rows(named=True)
+        )
+        + "</ul>"
+    )
 
     section = "Toxicity and ITU funnels (product-mix adjusted: observed / expected)"
     parts.append(f"<h2>{section}</h2>")
     for index, metric_id in enumerate(("crs_severe", "icans_severe", "itu_admission")):
         table = shared.metric(metrics.compute(data, metric_id, by="centre", filters=filters))
         parts.append(f"<h3>{html.escape(table.metric.title)}</h3>")
-        parts.append(pio.to_html(charts.funnel(table), include_plotlyjs=index == 0, full_html=False,
-                                 config={"displaylogo": False, "responsive": True}))
-        rows = presenter.metric_rows(table).filter(table.rows["flag"].is_in(list(stats.FLAGS))
-                                                   & (table.rows["flag"] != "within"))
-        parts.append(_table(rows.select("group", "numerator", "denominator", "expected", "ratio", "p_value", "flag",
-                                        "low_numbers"), shared) if rows.height else
-                     "<p>Every centre as expected (no exact one-sided tail probability under 2.5%).</p>")
+        parts.append(
+            pio.to_html(
+                charts.funnel(table),
+                include_plotlyjs=index == 0,
+                full_html=False,
+                config={"displaylogo": False, "responsive": True},
+            )
+        )
+        rows = presenter.metric_rows(table).filter(
+            table.rows["flag"].is_in(list(stats.FLAGS)) & (table.rows["flag"] != "within")
+        )
+        parts.append(
+            _table(
+                rows.select("group", "numerator", "denominator", "expected", "ratio", "p_value", "flag", "low_numbers"),
+                shared,
+            )
+            if rows.height
+            else "<p>Every centre as expected (no exact one-sided tail probability under 2.5%).</p>"
+        )
 
     reasons = shared.frame(metrics.ta_outside_by_reason(data, filters))
     by_ta = shared.frame(metrics.infusions_by(data, filters, "ta_code"))
-    parts += ["<h2>NICE TAs</h2>", "<h3>Infusions by TA</h3>", _table(by_ta, shared),
-              "<h3>Outside their TA, by reason</h3>", _table(reasons.select("reason", "infusions"), shared)]
+    parts += [
+        "<h2>NICE TAs</h2>",
+        "<h3>Infusions by TA</h3>",
+        _table(by_ta, shared),
+        "<h3>Outside their TA, by reason</h3>",
+        _table(reasons.select("reason", "infusions"), shared),
+    ]
     parts.append("<h2>Carer and travel exceptions</h2>")
     for metric_id in ("travel_exception", "carer_exception"):
         table = shared.metric(metrics.compute(data, metric_id, by="centre", filters=filters))
         england = "withheld" if table.target is None else f"{table.target:.1%}"
-        parts += [f"<h3>{html.escape(table.metric.title)} (England {england})</h3>",
-                  _table(presenter.metric_rows(table).select("group", "numerator", "denominator", "rate", "p_value",
-                                                             "flag", "low_numbers"), shared, percent=("rate",))]
+        parts += [
+            f"<h3>{html.escape(table.metric.title)} (England {england})</h3>",
+            _table(
+                presenter.metric_rows(table).select(
+                    "group", "numerator", "denominator", "rate", "p_value", "flag", "low_numbers"
+                ),
+                shared,
+                percent=("rate",),
+            ),
+        ]
     parts.append(f"<div class='marking'>{MARKING}</div>")
     body = "\n".join(parts)
-    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>CAR-T governance pack</title>"
-            f"<style>{STYLE}</style></head><body>{body}</body></html>")
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>CAR-T governance pack</title>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    )
 
 
 def write(html_text: str, out: Path) -> Path:
@@ -111,13 +152,25 @@ def write(html_text: str, out: Path) -> Path:
         raise ValueError(f"{out}: the pack is written as .html or .pdf")
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
-        raise RuntimeError("no Chromium found to print the PDF: install Debian's chromium, or write .html and print "
-                           "it from a browser")
+        raise RuntimeError(
+            "no Chromium found to print the PDF: install Debian's chromium, or write .html and print it from a browser"
+        )
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "pack.html"
         source.write_text(html_text, encoding="utf-8")
-        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                        "--no-pdf-header-footer", f"--print-to-pdf={out.resolve()}", source.as_uri()],
-                       check=True, capture_output=True, timeout=180)
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-pdf-header-footer",
+                f"--print-to-pdf={out.resolve()}",
+                source.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=180,
+        )
     return out
-

@@ -21,8 +21,11 @@ def checksums(folder: Path = SAMPLE_DATA) -> frozenset[str]:
     picks them); empty when the folder is not there (an installation without the sample: no demo mode)."""
     if not folder.is_dir():
         return frozenset()
-    return frozenset(hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.iterdir()
-                     if path.suffix.lower() in (".csv", ".parquet"))
+    return frozenset(
+        hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in folder.iterdir()
+        if path.suffix.lower() in (".csv", ".parquet")
+    )
 
 
 def holds_nothing(data: Dataset) -> bool:

@@ -48,7 +48,8 @@ def _hide_internal_endpoints() -> None:
         return PlainTextResponse("Not found", status_code=404)
 
     starlette_app.create_metrics_routes = lambda runtime, base_url: [
-        Route(route.path, not_found, methods=route.methods) for route in create_metrics_routes(runtime, base_url)]
+        Route(route.path, not_found, methods=route.methods) for route in create_metrics_routes(runtime, base_url)
+    ]
 
 
 def main() -> None:

@@ -107,8 +107,10 @@ def exact_limits(target: float, size: np.ndarray, level: str, ratio: bool) -> tu
         high = (highest - np.clip(alpha_high, 0.001, 0.999)) / size
     valid = size > 0
     upper_bound = np.inf if ratio else 1.0
-    return (np.where(valid, np.clip(low, 0, upper_bound), np.nan),
-            np.where(valid, np.clip(high, 0, upper_bound), np.nan))
+    return (
+        np.where(valid, np.clip(low, 0, upper_bound), np.nan),
+        np.where(valid, np.clip(high, 0, upper_bound), np.nan),
+    )
 
 
 # --- Overdispersion ---
@@ -153,8 +155,9 @@ def dispersion(observed: np.ndarray, size: np.ndarray, target: float, ratio: boo
     return Dispersion(phi, float(tau2), k)
 
 
-def overdispersed_limits(target: float, size: np.ndarray, level: float, tau2: float,
-                         ratio: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def overdispersed_limits(
+    target: float, size: np.ndarray, level: float, tau2: float, ratio: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Limits with additive random effects: theta +- z sqrt(s^2 + tau^2) on the transformed scale, back-transformed."""
     size = np.asarray(size, float)
     z = sps.norm.ppf(1 - (1 - level) / 2)
@@ -183,8 +186,7 @@ def funnel_limits(target: float, size: np.ndarray, ratio: bool, tau2: float = 0.
     return limits
 
 
-def limits_curve(target: float, sizes: np.ndarray, ratio: bool, tau2: float = 0.0, points: int = 200
-                 ) -> pl.DataFrame:
+def limits_curve(target: float, sizes: np.ndarray, ratio: bool, tau2: float = 0.0, points: int = 200) -> pl.DataFrame:
     """The funnel as a table, like FunnelPlotR's limits lookup: size against each limit, for drawing or checking.
     Every centre's own size is on it, so the line drawn at a centre is exactly the limit it was judged by."""
     sizes = np.asarray(sizes, float)
@@ -201,8 +203,7 @@ def limits_curve(target: float, sizes: np.ndarray, ratio: bool, tau2: float = 0.
 FLAGS = ("above_99.8", "above_95", "within", "below_95", "below_99.8")
 
 
-def funnel_flags(observed: np.ndarray, size: np.ndarray, target: float, ratio: bool, tau2: float = 0.0
-                 ) -> np.ndarray:
+def funnel_flags(observed: np.ndarray, size: np.ndarray, target: float, ratio: bool, tau2: float = 0.0) -> np.ndarray:
     """Each centre's flag: beyond the 95% (99.8%) limit when its exact one-sided tail probability is under 2.5%
     (0.1%) on that side; with overdispersion, only when it is also beyond the random-effects limit. None where
     there is nothing to judge (no patients, or no expected events)."""
@@ -258,8 +259,15 @@ def spc_signals(table: pl.DataFrame, period: str = "quarter") -> list[dict]:
     signals = []
 
     def signal(rule: str, start: int, end: int, direction: str) -> None:
-        signals.append({"rule": rule, "description": SPC_RULES[rule], "from": periods[start], "to": periods[end],
-                        "direction": direction})
+        signals.append(
+            {
+                "rule": rule,
+                "description": SPC_RULES[rule],
+                "from": periods[start],
+                "to": periods[end],
+                "direction": direction,
+            }
+        )
 
     for i in range(len(rate)):
         if rate[i] > table["upper_3_sigma"][i]:
@@ -278,7 +286,7 @@ def spc_signals(table: pl.DataFrame, period: str = "quarter") -> list[dict]:
     upper2, lower2 = table["upper_2_sigma"].to_numpy(), table["lower_2_sigma"].to_numpy()
     for direction, beyond in (("high", rate > upper2), ("low", rate < lower2)):
         for i in range(len(rate) - 2):
-            if beyond[i: i + 3].sum() >= 2:
+            if beyond[i : i + 3].sum() >= 2:
                 signal("two_of_three_beyond_2_sigma", i, i + 2, direction)
     return _merged(signals)
 

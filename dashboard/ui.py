@@ -29,8 +29,11 @@ from dashboard.metrics import catalogue
 VERSION_CHECK_SECONDS = float(os.environ.get("CARTGOV_VERSION_CHECK_SECONDS", "30"))
 GLOBAL_KEYS = ("start", "end", "centre", "product", "ta", "age")
 # The page-level parameters each page has widgets for: a share link carries only these (and the global filters).
-PAGE_STATE = {"toxicity": ("metric", "adjust", "overdispersion"), "itu": ("adjust", "overdispersion"),
-              "products": ("metric",)}
+PAGE_STATE = {
+    "toxicity": ("metric", "adjust", "overdispersion"),
+    "itu": ("adjust", "overdispersion"),
+    "products": ("metric",),
+}
 GOTO = "_goto_page"  # set by a drill-down callback, honoured by the entrypoint on the next run
 log = logging.getLogger(__name__)
 
@@ -88,14 +91,19 @@ def open_dataset() -> Dataset:
         data = _dataset(url, version)
     except (sa.exc.OperationalError, sa.exc.InterfaceError):
         _data_version.clear()  # the next interaction asks the store again
-        st.error("The data store is unavailable. Nothing is shown rather than something stale or wrong; "
-                 "try again in a moment.", icon=":material/cloud_off:")
+        st.error(
+            "The data store is unavailable. Nothing is shown rather than something stale or wrong; "
+            "try again in a moment.",
+            icon=":material/cloud_off:",
+        )
         st.button("Try again", icon=":material/refresh:")  # a click reruns the page, which asks the store again
         st.stop()
     except SnapshotError as error:
         log.error("%s", error)
-        st.error(f"The data cannot be prepared for display ({error.reason}); nothing is shown. Try again in a moment.",
-                 icon=":material/error:")
+        st.error(
+            f"The data cannot be prepared for display ({error.reason}); nothing is shown. Try again in a moment.",
+            icon=":material/error:",
+        )
         st.stop()
     st.session_state[SHOWN] = (version, problem)
     return data
@@ -115,9 +123,11 @@ def freshness_notice(data: Dataset) -> None:
     """A warning while newer data cannot be prepared for display (drawn once per run, by the entrypoint)."""
     problem = st.session_state[SHOWN][1]
     if problem:
-        st.warning(f"Newer data has arrived but cannot be prepared for display ({problem}). These pages show data "
-                   f"version {data.data_version}, extracted {data.extract_date}, until it can.",
-                   icon=":material/history:")
+        st.warning(
+            f"Newer data has arrived but cannot be prepared for display ({problem}). These pages show data "
+            f"version {data.data_version}, extracted {data.extract_date}, until it can.",
+            icon=":material/history:",
+        )
 
 
 @st.cache_resource(max_entries=64, show_spinner="Looking for signals…")
@@ -132,8 +142,10 @@ def signals(filters: Filters) -> list[dict]:
     chosen = gate()
     records = chosen.signals(_signals(store.database_url(), _run_version(), filters, chosen.policy.suppress))
     query = chosen.query(filters)
-    return [{**row, "text": presenter.signal_text(row), "link": presenter.signal_link(row, query)}
-            for row in records.iter_rows(named=True)]
+    return [
+        {**row, "text": presenter.signal_text(row), "link": presenter.signal_link(row, query)}
+        for row in records.iter_rows(named=True)
+    ]
 
 
 # --- Who is looking: sign-in and the access policy ---
@@ -153,11 +165,14 @@ def sign_in(data: Dataset) -> Viewer:
     mode = conf["mode"]
     if mode == "demo":
         if not sample.demo_allowed(data):  # exactly the bundled sample (by content), or a store that holds nothing
-            deny("Demo mode shows only the bundled synthetic sample, and this store holds other data. "
-                 "Set CARTGOV_AUTH_MODE to oidc or header.")
+            deny(
+                "Demo mode shows only the bundled synthetic sample, and this store holds other data. "
+                "Set CARTGOV_AUTH_MODE to oidc or header."
+            )
         st.sidebar.subheader("Demo sign-in")
-        role = st.sidebar.selectbox("Role", access.ROLES, key="demo_role",
-                                    help="Demo mode only: pick the role to see the dashboard through.")
+        role = st.sidebar.selectbox(
+            "Role", access.ROLES, key="demo_role", help="Demo mode only: pick the role to see the dashboard through."
+        )
         centre = None
         if role == "centre":
             centre = st.sidebar.selectbox("Your centre", sorted(data["centres"]["centre_code"]), key="demo_centre")
@@ -204,8 +219,10 @@ def set_policy(data: Dataset, viewer: Viewer) -> Policy:
     who = "Centre lead" if viewer.role == "centre" else viewer.role.capitalize()
     st.sidebar.caption(f"Signed in as **{viewer.identity}** · {who}")
     if chosen.suppress:
-        st.sidebar.caption("Small numbers: counts of 1-7 are hidden (*), others rounded to 5, and every rate, "
-                           "interval, limit and flag is computed from the rounded counts.")
+        st.sidebar.caption(
+            "Small numbers: counts of 1-7 are hidden (*), others rounded to 5, and every rate, "
+            "interval, limit and flag is computed from the rounded counts."
+        )
     return chosen
 
 
@@ -233,8 +250,7 @@ def disclosed(name: str, *args):
     return _disclosed(store.database_url(), _run_version(), name, args, policy().suppress)
 
 
-def metric(metric_id: str, by: str | None = None, filters: Filters | None = None,
-           **options) -> metrics.MetricTable:
+def metric(metric_id: str, by: str | None = None, filters: Filters | None = None, **options) -> metrics.MetricTable:
     """A metric table as this viewer may see it: through the gate."""
     return gate().metric(calc("compute", metric_id, by=by, filters=filters, **options))
 
@@ -256,8 +272,14 @@ def patient_rows(frame: pl.DataFrame, what: str, centre_column: str = "centre_co
         return None
     rows = gate().patient_rows(frame, centre_column)
     if rows.height:
-        audit.record(store.engine_for(store.database_url()), chosen.viewer, "view patient rows",
-                     st.session_state.get("_page"), current_filters(), f"{what}: {rows.height} rows")
+        audit.record(
+            store.engine_for(store.database_url()),
+            chosen.viewer,
+            "view patient rows",
+            st.session_state.get("_page"),
+            current_filters(),
+            f"{what}: {rows.height} rows",
+        )
     return rows
 
 
@@ -290,22 +312,35 @@ def pack_download(data: Dataset, filters: Filters) -> None:
     from dashboard import report
 
     chosen = gate()
-    download("Download the governance pack (HTML)", lambda: report.build(data, filters, chosen).encode(),
-             file_name=f"cart-governance-pack-{data.extract_date}.html", mime="text/html", key="pack_download",
-             what="governance pack", icon=":material/summarize:",
-             help=f"One offline HTML file for a meeting, marked {report.MARKING}; counts of 1-7 shown as *.")
+    download(
+        "Download the governance pack (HTML)",
+        lambda: report.build(data, filters, chosen).encode(),
+        file_name=f"cart-governance-pack-{data.extract_date}.html",
+        mime="text/html",
+        key="pack_download",
+        what="governance pack",
+        icon=":material/summarize:",
+        help=f"One offline HTML file for a meeting, marked {report.MARKING}; counts of 1-7 shown as *.",
+    )
 
 
 def synthetic_banner(data: Dataset) -> None:
     if data.synthetic:
-        st.warning("Synthetic data: invented centres and patients, for demonstration only. "
-                   "No figure here describes a real hospital.", icon=":material/science:")
+        st.warning(
+            "Synthetic data: invented centres and patients, for demonstration only. "
+            "No figure here describes a real hospital.",
+            icon=":material/science:",
+        )
 
 
 def choices(data: Dataset) -> Choices:
     """Valid filter values for this viewer: a centre lead names peers by pseudonym, never by code."""
-    return Choices(frozenset(policy().labels.values()), frozenset(data["products"]["product_code"]),
-                   frozenset(data["nice_ta"]["ta_code"]), frozenset(catalogue()))
+    return Choices(
+        frozenset(policy().labels.values()),
+        frozenset(data["products"]["product_code"]),
+        frozenset(data["nice_ta"]["ta_code"]),
+        frozenset(catalogue()),
+    )
 
 
 def _raw_query() -> dict[str, list[str]]:
@@ -332,18 +367,36 @@ def sidebar_filters(data: Dataset) -> None:
     first = dt.date(2018, 1, 1)
     last = data.extract_date or dt.date.today()
     left, right = sidebar.columns(2)
-    left.date_input("From", value=None, min_value=first, max_value=last, key="start", bind="query-params",
-                    format="YYYY-MM-DD")
-    right.date_input("To", value=None, min_value=first, max_value=last, key="end", bind="query-params",
-                     format="YYYY-MM-DD")
+    left.date_input(
+        "From", value=None, min_value=first, max_value=last, key="start", bind="query-params", format="YYYY-MM-DD"
+    )
+    right.date_input(
+        "To", value=None, min_value=first, max_value=last, key="end", bind="query-params", format="YYYY-MM-DD"
+    )
     labels = sorted(policy().labels.values(), key=lambda label: (label != access.OWN_CENTRE, label))
     sidebar.multiselect("Centre", labels, key="centre", bind="query-params", placeholder="All centres")
-    sidebar.multiselect("Product", sorted(data["products"]["product_code"]), key="product", bind="query-params",
-                        placeholder="All products")
-    sidebar.multiselect("NICE TA", sorted(data["nice_ta"]["ta_code"], key=lambda c: int(c[2:])), key="ta",
-                        bind="query-params", placeholder="All TAs")
-    sidebar.multiselect("Age at infusion", list(filter_model.AGE_BANDS), key="age", bind="query-params",
-                        placeholder="All ages", help="children 0-15, tya 16-24, adults 25 and over")
+    sidebar.multiselect(
+        "Product",
+        sorted(data["products"]["product_code"]),
+        key="product",
+        bind="query-params",
+        placeholder="All products",
+    )
+    sidebar.multiselect(
+        "NICE TA",
+        sorted(data["nice_ta"]["ta_code"], key=lambda c: int(c[2:])),
+        key="ta",
+        bind="query-params",
+        placeholder="All TAs",
+    )
+    sidebar.multiselect(
+        "Age at infusion",
+        list(filter_model.AGE_BANDS),
+        key="age",
+        bind="query-params",
+        placeholder="All ages",
+        help="children 0-15, tya 16-24, adults 25 and over",
+    )
     notes = st.session_state["_url_notes"]
     if notes:
         sidebar.info("Not used from the link: " + "; ".join(notes), icon=":material/link_off:")
@@ -355,10 +408,14 @@ def current_filters() -> Filters:
     chosen = policy()
     centres = tuple(code for code in (chosen.code_for(label) for label in state.get("centre") or ()) if code)
     return Filters(
-        start=state.get("start"), end=state.get("end"),
-        centre=centres, product=tuple(state.get("product") or ()),
-        ta=tuple(state.get("ta") or ()), age=tuple(state.get("age") or ()),
-        metric=state.get("metric"), adjust=state.get("adjust"),
+        start=state.get("start"),
+        end=state.get("end"),
+        centre=centres,
+        product=tuple(state.get("product") or ()),
+        ta=tuple(state.get("ta") or ()),
+        age=tuple(state.get("age") or ()),
+        metric=state.get("metric"),
+        adjust=state.get("adjust"),
     )
 
 
@@ -381,8 +438,10 @@ def share_link(page_path: str) -> None:
         base = f"{base}/{page_path}" if base else f"/{page_path}"
     link = base + ("?" + urlencode(query, doseq=True) if query else "")
     with st.sidebar.popover("Share this view", icon=":material/share:", width="stretch"):
-        st.caption("This link opens this page with these filters. It carries no identity: whoever opens it sees "
-                   "it through their own access.")
+        st.caption(
+            "This link opens this page with these filters. It carries no identity: whoever opens it sees "
+            "it through their own access."
+        )
         st.code(link, language=None, wrap_lines=True)
 
 
@@ -430,8 +489,9 @@ def metric_picker(options: list[str], default: str, label: str = "Metric") -> st
         st.session_state.pop("metric", None)
     chosen = st.selectbox(label, options, index=options.index(default), key="metric", bind="query-params")
     metric = catalogue()[chosen]
-    st.caption(f"**{metric.title}.** {metric.definition} Numerator: {metric.numerator}; denominator: "
-               f"{metric.denominator}.")
+    st.caption(
+        f"**{metric.title}.** {metric.definition} Numerator: {metric.numerator}; denominator: {metric.denominator}."
+    )
     return chosen
 
 
@@ -439,12 +499,20 @@ def adjustment_picker(metric_id: str) -> tuple[str, bool]:
     """Product-mix or crude (bound to ?adjust=), and overdispersion (default off, bound too)."""
     default = catalogue()[metric_id].adjustment
     left, right = st.columns([2, 1])
-    adjust = left.segmented_control("Adjustment", ["product_mix", "crude"], default=default, key="adjust",
-                                    bind="query-params", help="product_mix: observed / expected given each "
-                                    "patient's product (national rates); crude: the rate itself")
-    overdispersion = right.toggle("Overdispersion", key="overdispersion", bind="query-params",
-                                  help="Widen the limits for spread between centres beyond chance (DerSimonian-"
-                                       "Laird, 10% winsorised)")
+    adjust = left.segmented_control(
+        "Adjustment",
+        ["product_mix", "crude"],
+        default=default,
+        key="adjust",
+        bind="query-params",
+        help="product_mix: observed / expected given each patient's product (national rates); crude: the rate itself",
+    )
+    overdispersion = right.toggle(
+        "Overdispersion",
+        key="overdispersion",
+        bind="query-params",
+        help="Widen the limits for spread between centres beyond chance (DerSimonian-Laird, 10% winsorised)",
+    )
     return adjust or default, overdispersion
 
 
@@ -454,8 +522,15 @@ def table(frame: pl.DataFrame, key: str, file_name: str, caption: str | None = N
         st.caption(caption)
     chosen = gate()
     st.dataframe(chosen.as_text(frame), key=key, hide_index=True, column_config=column_config or None)
-    download("Download CSV", lambda: chosen.csv(frame), file_name=file_name, mime="text/csv", key=f"{key}_download",
-             what=f"{frame.height} rows", icon=":material/download:")
+    download(
+        "Download CSV",
+        lambda: chosen.csv(frame),
+        file_name=file_name,
+        mime="text/csv",
+        key=f"{key}_download",
+        what=f"{frame.height} rows",
+        icon=":material/download:",
+    )
 
 
 def metric_table(table: metrics.MetricTable, key: str, file_name: str, caption: str | None = None) -> None:
@@ -465,19 +540,41 @@ def metric_table(table: metrics.MetricTable, key: str, file_name: str, caption: 
         st.caption(caption)
     chosen = gate()
     shown = presenter.metric_rows(table)
-    st.dataframe(chosen.as_text(shown), key=key, hide_index=True, column_config={
-        "group": "Centre" if table.by == "centre" else table.by, "centre_name": "Name",
-        "numerator": "Events", "denominator": "Patients", "rate": percent("Rate"), "ci_low": percent("95% CI low"),
-        "ci_high": percent("95% CI high"), "expected": st.column_config.NumberColumn("Expected", format="%.1f"),
-        "ratio": st.column_config.NumberColumn("Observed / expected", format="%.2f"),
-        "p_value": st.column_config.TextColumn("Exact p (one-sided)", help=(
-            "The chance of a count at least this far from the target on that side, if the centre were as "
-            "expected (binomial; Poisson for observed / expected).")),
-        "flag": "Against the target", "low_numbers": "Note",
-        **{c: None for c in table.rows.columns if c.startswith("limit_")},
-    })
-    download("Download CSV", lambda: chosen.csv(table.rows), file_name=file_name, mime="text/csv",
-             key=f"{key}_download", what=f"{table.rows.height} rows", icon=":material/download:")
+    st.dataframe(
+        chosen.as_text(shown),
+        key=key,
+        hide_index=True,
+        column_config={
+            "group": "Centre" if table.by == "centre" else table.by,
+            "centre_name": "Name",
+            "numerator": "Events",
+            "denominator": "Patients",
+            "rate": percent("Rate"),
+            "ci_low": percent("95% CI low"),
+            "ci_high": percent("95% CI high"),
+            "expected": st.column_config.NumberColumn("Expected", format="%.1f"),
+            "ratio": st.column_config.NumberColumn("Observed / expected", format="%.2f"),
+            "p_value": st.column_config.TextColumn(
+                "Exact p (one-sided)",
+                help=(
+                    "The chance of a count at least this far from the target on that side, if the centre were as "
+                    "expected (binomial; Poisson for observed / expected)."
+                ),
+            ),
+            "flag": "Against the target",
+            "low_numbers": "Note",
+            **{c: None for c in table.rows.columns if c.startswith("limit_")},
+        },
+    )
+    download(
+        "Download CSV",
+        lambda: chosen.csv(table.rows),
+        file_name=file_name,
+        mime="text/csv",
+        key=f"{key}_download",
+        what=f"{table.rows.height} rows",
+        icon=":material/download:",
+    )
 
 
 def share(value: float | None) -> str:
@@ -496,7 +593,9 @@ def empty_notice(frame: pl.DataFrame, what: str) -> bool:
         return True
     counts = [c for c in frame.columns if c in gate_module.COUNTS]
     if counts and frame.select(pl.col(counts).is_null().all()).row(0) == (True,) * len(counts):
-        st.info(f"The {what} under these filters are too few to show: counts of 1-7 are withheld.",
-                icon=":material/visibility_off:")
+        st.info(
+            f"The {what} under these filters are too few to show: counts of 1-7 are withheld.",
+            icon=":material/visibility_off:",
+        )
         return True
     return False

@@ -47,9 +47,12 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 # Each limit's environment variable, named in the messages so that whoever reads one knows what sets it.
-LIMIT_VARIABLES = {"max_file_bytes": "CARTGOV_MAX_FILE_BYTES", "max_cell_chars": "CARTGOV_MAX_CELL_CHARS",
-                   "max_quarantined_rows": "CARTGOV_MAX_QUARANTINED_ROWS",
-                   "max_quarantined_bytes": "CARTGOV_MAX_QUARANTINED_BYTES"}
+LIMIT_VARIABLES = {
+    "max_file_bytes": "CARTGOV_MAX_FILE_BYTES",
+    "max_cell_chars": "CARTGOV_MAX_CELL_CHARS",
+    "max_quarantined_rows": "CARTGOV_MAX_QUARANTINED_ROWS",
+    "max_quarantined_bytes": "CARTGOV_MAX_QUARANTINED_BYTES",
+}
 
 
 @dataclass
@@ -106,8 +109,10 @@ def read_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[pl.DataFrame
         raise RefusedFile(f"{path}: a column is named {ROW}, a name kept for row numbers; rename or remove it")
     long_name = next((name for name in frame.columns if len(name) > limits.max_cell_chars), None)
     if long_name is not None:
-        raise RefusedFile(f"{path}: a column name of {len(long_name):,} characters in the header, more than the "
-                          f"{limits.max_cell_chars:,} a cell may have ({LIMIT_VARIABLES['max_cell_chars']})")
+        raise RefusedFile(
+            f"{path}: a column name of {len(long_name):,} characters in the header, more than the "
+            f"{limits.max_cell_chars:,} a cell may have ({LIMIT_VARIABLES['max_cell_chars']})"
+        )
     frame, long_cells = _cut_long_cells(frame, limits.max_cell_chars)
     if suffix == ".parquet":
         _refuse_nul_bytes(path, frame)  # after the cut: a preview is what gets stored
@@ -117,8 +122,10 @@ def read_file(path: Path, limits: Limits = DEFAULT_LIMITS) -> tuple[pl.DataFrame
 
 
 def _too_big(limits: Limits) -> str:
-    return (f"more than the {limits.max_file_bytes:,} bytes a file may have ({LIMIT_VARIABLES['max_file_bytes']}); "
-            "split the file, or raise the limit")
+    return (
+        f"more than the {limits.max_file_bytes:,} bytes a file may have ({LIMIT_VARIABLES['max_file_bytes']}); "
+        "split the file, or raise the limit"
+    )
 
 
 def cell_too_long(limit: int) -> str:
@@ -136,8 +143,12 @@ def _cut_long_cells(frame: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, pl.D
         # The few long cells are cut in Python: Polars 2.1 panicked now and then ("i < self.len()") cutting a 10 MB
         # cell with a when/then expression.
         previews = pl.Series(name, [_quote(value) for value in frame[name].gather(rows)], dtype=pl.Utf8)
-        problems.append(pl.DataFrame({"row": rows.cast(pl.Int64) + 1, "column": name, "rule": cell_too_long(limit),
-                                      "value": previews}, schema=PROBLEM_SCHEMA))
+        problems.append(
+            pl.DataFrame(
+                {"row": rows.cast(pl.Int64) + 1, "column": name, "rule": cell_too_long(limit), "value": previews},
+                schema=PROBLEM_SCHEMA,
+            )
+        )
         frame = frame.with_columns(frame[name].scatter(rows, previews))
     return frame, pl.concat(problems)
 
@@ -157,8 +168,10 @@ def _read_parquet_text(path: Path, on_disk: int, limits: Limits) -> pl.DataFrame
         raise RefusedFile(f"{path}: {uncompressed:,} bytes once uncompressed ({on_disk:,} on disk), {_too_big(limits)}")
     cells = metadata.num_rows * len(schema)
     if cells > limits.max_file_bytes:
-        raise RefusedFile(f"{path}: {metadata.num_rows:,} rows of {len(schema)} columns, at least {cells:,} bytes as "
-                          f"text ({on_disk:,} on disk), {_too_big(limits)}")
+        raise RefusedFile(
+            f"{path}: {metadata.num_rows:,} rows of {len(schema)} columns, at least {cells:,} bytes as "
+            f"text ({on_disk:,} on disk), {_too_big(limits)}"
+        )
     _check_parquet_types(path, schema)
     try:
         frame = pl.read_parquet(path)
@@ -179,8 +192,12 @@ def _read_parquet_text(path: Path, on_disk: int, limits: Limits) -> pl.DataFrame
 
 def _text_bytes(frame: pl.DataFrame) -> int:
     """About as many bytes as the frame's cells take as text: a separator per cell, and every text value."""
-    lengths = {pl.Utf8: lambda c: c.str.len_bytes(), pl.Binary: lambda c: c.bin.size(),
-               pl.Categorical: lambda c: c.cat.len_bytes(), pl.Enum: lambda c: c.cat.len_bytes()}
+    lengths = {
+        pl.Utf8: lambda c: c.str.len_bytes(),
+        pl.Binary: lambda c: c.bin.size(),
+        pl.Categorical: lambda c: c.cat.len_bytes(),
+        pl.Enum: lambda c: c.cat.len_bytes(),
+    }
     total = frame.height * frame.width
     for name, dtype in frame.schema.items():
         length = lengths.get(dtype.base_type())
@@ -193,10 +210,15 @@ def _check_parquet_types(path: Path, schema: pl.Schema) -> None:
     """A Parquet column whose type cannot hold the contract's values refuses the file (text is always allowed), and
     so does any column that cannot be read as text (a list, say: it crashed the batch when cast)."""
     for name, dtype in schema.items():
-        if not (dtype.is_numeric() or (dtype.is_temporal() and dtype.base_type() != pl.Duration)
-                or dtype.base_type() in (pl.Utf8, pl.Binary, pl.Categorical, pl.Enum, pl.Boolean, pl.Null)):
-            raise RefusedFile(f"{path}: column {name} is {dtype} in the Parquet file, which cannot be read as text; "
-                              "send text, numbers, dates or true/false")
+        if not (
+            dtype.is_numeric()
+            or (dtype.is_temporal() and dtype.base_type() != pl.Duration)
+            or dtype.base_type() in (pl.Utf8, pl.Binary, pl.Categorical, pl.Enum, pl.Boolean, pl.Null)
+        ):
+            raise RefusedFile(
+                f"{path}: column {name} is {dtype} in the Parquet file, which cannot be read as text; "
+                "send text, numbers, dates or true/false"
+            )
     table = table_name(path)
     if table is None:
         return
@@ -206,8 +228,9 @@ def _check_parquet_types(path: Path, schema: pl.Schema) -> None:
             continue
         if dtype == pl.Int64 and actual.is_integer():
             continue
-        raise RefusedFile(f"{path}: column {name} is {actual} in the Parquet file; the contract needs "
-                          f"{_TYPE_NAMES[dtype]}")
+        raise RefusedFile(
+            f"{path}: column {name} is {actual} in the Parquet file; the contract needs {_TYPE_NAMES[dtype]}"
+        )
 
 
 def _refuse_nul_bytes(path: Path, frame: pl.DataFrame) -> None:
@@ -251,14 +274,15 @@ def _check_csv_bytes(path: Path) -> None:
             except UnicodeDecodeError as error:
                 # The decoder reads what it held back from the last block (part of a character) before this one.
                 held = len(error.object) - len(block)
-                line = newlines + error.object[held:max(error.start, held)].count(b"\n") + 1
-                raise RefusedFile(f"{path}: not UTF-8 (byte 0x{error.object[error.start]:02x} on line {line}); "
-                                  "save the file as UTF-8") from None
+                line = newlines + error.object[held : max(error.start, held)].count(b"\n") + 1
+                raise RefusedFile(
+                    f"{path}: not UTF-8 (byte 0x{error.object[error.start]:02x} on line {line}); save the file as UTF-8"
+                ) from None
             # A NUL byte is not text: it means a UTF-16 (without BOM) or binary file, and PostgreSQL cannot store
             # it, so a NUL in a cell that passed every rule (an id, say) crashed the whole batch there. Reported
             # after the encoding, as before; checked before polars, whose messages may quote the line, NUL and all.
             if nul_line is None and b"\x00" in block:
-                nul_line = newlines + block[:block.index(b"\x00")].count(b"\n") + 1
+                nul_line = newlines + block[: block.index(b"\x00")].count(b"\n") + 1
             blank = blank and not (block.removeprefix(codecs.BOM_UTF8) if number == 0 else block).strip()
             newlines += block.count(b"\n")
     if blank:
@@ -387,22 +411,29 @@ class Parents:
 
 # (table, column) -> (parent table, parent column, rule). A missing pathway parent may still arrive.
 REFERENCES = {
-    "nice_ta": [("product_code", "products", "product_code", "references(products.product_code)"),
-                ("superseded_by", "nice_ta", "ta_code", "references(nice_ta.ta_code)")],
-    "referrals": [("ta_code", "nice_ta", "ta_code", "references(nice_ta.ta_code)"),
-                  ("allocated_centre", "centres", "centre_code", "references(centres.centre_code)")],
-    "infusions": [("centre_code", "centres", "centre_code", "references(centres.centre_code)"),
-                  ("product_code", "products", "product_code", "references(products.product_code)"),
-                  ("ta_code", "nice_ta", "ta_code", "references(nice_ta.ta_code)"),
-                  ("referral_id", "referrals", "referral_id", "missing parent (referrals.referral_id)")],
+    "nice_ta": [
+        ("product_code", "products", "product_code", "references(products.product_code)"),
+        ("superseded_by", "nice_ta", "ta_code", "references(nice_ta.ta_code)"),
+    ],
+    "referrals": [
+        ("ta_code", "nice_ta", "ta_code", "references(nice_ta.ta_code)"),
+        ("allocated_centre", "centres", "centre_code", "references(centres.centre_code)"),
+    ],
+    "infusions": [
+        ("centre_code", "centres", "centre_code", "references(centres.centre_code)"),
+        ("product_code", "products", "product_code", "references(products.product_code)"),
+        ("ta_code", "nice_ta", "ta_code", "references(nice_ta.ta_code)"),
+        ("referral_id", "referrals", "referral_id", "missing parent (referrals.referral_id)"),
+    ],
     "followup": [("episode_id", "infusions", "episode_id", "missing parent (infusions.episode_id)")],
 }
 MISSING_PARENT = "missing parent"
 NOT_AFTER_EXTRACT = {"referrals": ["referral_date", "review_date"], "infusions": ["infusion_date"]}
 
 
-def check_references(table: str, typed: pl.DataFrame, parents: Parents, own: pl.DataFrame | None = None
-                     ) -> pl.DataFrame:
+def check_references(
+    table: str, typed: pl.DataFrame, parents: Parents, own: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Cross-table rules: codes that exist, dates not after the extract, infusion not before its referral. A table
     referring to itself (a TA superseded by another) may name any key of `own`, the whole file (default: `typed`)."""
     problems = [empty_problems()]
@@ -410,7 +441,9 @@ def check_references(table: str, typed: pl.DataFrame, parents: Parents, own: pl.
     def report(mask: pl.Expr, column: str, rule: str) -> None:
         problems.append(
             typed.filter(mask).select(
-                pl.col(ROW).alias("row"), pl.lit(column).alias("column"), pl.lit(rule).alias("rule"),
+                pl.col(ROW).alias("row"),
+                pl.lit(column).alias("column"),
+                pl.lit(rule).alias("rule"),
                 pl.col(column).cast(pl.Utf8).alias("value"),
             )
         )
@@ -424,12 +457,11 @@ def check_references(table: str, typed: pl.DataFrame, parents: Parents, own: pl.
     if table == "infusions":
         referrals = parents.frames.get("referrals")
         if referrals is not None and referrals.height:
-            dated = typed.join(
-                referrals.select("referral_id", "referral_date"), on="referral_id", how="left"
-            )
+            dated = typed.join(referrals.select("referral_id", "referral_date"), on="referral_id", how="left")
             problems.append(
                 dated.filter(pl.col("infusion_date") < pl.col("referral_date")).select(
-                    pl.col(ROW).alias("row"), pl.lit("infusion_date").alias("column"),
+                    pl.col(ROW).alias("row"),
+                    pl.lit("infusion_date").alias("column"),
                     pl.lit("not_before_referral_date").alias("rule"),
                     pl.col("infusion_date").cast(pl.Utf8).alias("value"),
                 )
@@ -449,16 +481,24 @@ def _quoted(value: pl.Expr) -> pl.Expr:
     """A reason quotes at most QUOTED_CHARS of its value: a long cell is kept in the row's original values (whole up
     to the cell limit, else as this same preview), not repeated in every report line and reason."""
     length = value.str.len_chars()
-    return pl.when(length > QUOTED_CHARS).then(
-        pl.format("{}... ({} characters)", value.str.slice(0, QUOTED_CHARS), length)
-    ).otherwise(value)
+    return (
+        pl.when(length > QUOTED_CHARS)
+        .then(pl.format("{}... ({} characters)", value.str.slice(0, QUOTED_CHARS), length))
+        .otherwise(value)
+    )
 
 
 CHUNK_ROWS = 20_000  # rows checked at a time: what a file of nothing but bad rows costs before it is refused
 
 
-def check_frame(table: str, text: pl.DataFrame, path: Path, parents: Parents, long_cells: pl.DataFrame | None = None,
-                limits: Limits | None = None) -> TableCheck:
+def check_frame(
+    table: str,
+    text: pl.DataFrame,
+    path: Path,
+    parents: Parents,
+    long_cells: pl.DataFrame | None = None,
+    limits: Limits | None = None,
+) -> TableCheck:
     """Cast, check every rule and every reference; the accepted rows join `parents` for later tables.
 
     A file with more to hold in quarantine than `limits` allow is refused whole (RefusedFile), and none of its rows
@@ -473,8 +513,9 @@ def check_frame(table: str, text: pl.DataFrame, path: Path, parents: Parents, lo
     for chunk in text.iter_slices(CHUNK_ROWS) if text.height else [text]:
         typed, cast_problems = cast_to_contract(table, chunk, path)
         # A cell that could not be cast is reported once, for its type, not again as a null.
-        rule_problems = check_rules(table, typed).join(cast_problems.select("row", "column"), on=["row", "column"],
-                                                       how="anti")
+        rule_problems = check_rules(table, typed).join(
+            cast_problems.select("row", "column"), on=["row", "column"], how="anti"
+        )
         found += [cast_problems, rule_problems, check_references(table, typed, parents, own=text)]
         typed_chunks.append(typed)
         checked += chunk.height
@@ -497,8 +538,9 @@ def _problems(found: list[pl.DataFrame], long_cells: pl.DataFrame | None) -> pl.
     problems = pl.concat([empty_problems(), *found]).unique(maintain_order=True).with_columns(_quoted(pl.col("value")))
     if long_cells is not None and long_cells.height:
         # A cell cut to its preview is reported for its length only, not for whatever rule the preview breaks.
-        problems = pl.concat([long_cells, problems.join(long_cells.select("row", "column"), on=["row", "column"],
-                                                        how="anti")])
+        problems = pl.concat(
+            [long_cells, problems.join(long_cells.select("row", "column"), on=["row", "column"], how="anti")]
+        )
     return problems.sort("row", maintain_order=True)
 
 
@@ -506,37 +548,54 @@ def _duplicate_keys(table: str, typed: pl.DataFrame) -> pl.DataFrame:
     """Every row whose key another row of the file has, as the contract's check reports it (nulls alike)."""
     key = PRIMARY_KEYS[table]
     return typed.filter(pl.col(key).is_duplicated()).select(
-        pl.col(ROW).alias("row"), pl.lit(key).alias("column"), pl.lit("field_uniqueness").alias("rule"),
-        pl.col(key).cast(pl.Utf8).alias("value"))
+        pl.col(ROW).alias("row"),
+        pl.lit(key).alias("column"),
+        pl.lit("field_uniqueness").alias("rule"),
+        pl.col(key).cast(pl.Utf8).alias("value"),
+    )
 
 
-def _refuse_too_much_to_hold(path: Path, text: pl.DataFrame, problems: pl.DataFrame, limits: Limits,
-                             checked: int) -> None:
+def _refuse_too_much_to_hold(
+    path: Path, text: pl.DataFrame, problems: pl.DataFrame, limits: Limits, checked: int
+) -> None:
     """Refuse a file whose rows to hold would take more of the quarantine than one file may: too many rows, or too
     many bytes of their values and reasons (what the store would grow by, and the data-quality page show)."""
     held = problems["row"].n_unique()
     if held > limits.max_quarantined_rows:
         # Checking stops at the first chunk that goes over the limit.
-        rows = (f"of the first {checked:,} of {text.height:,} rows" if checked < text.height
-                else f"of {text.height:,} rows")
-        raise RefusedFile(f"{path}: {held:,} {rows} break a rule, more than the {limits.max_quarantined_rows:,} one "
-                          f"file may have held in quarantine ({LIMIT_VARIABLES['max_quarantined_rows']}); "
-                          f"{_refused_whole(problems)}")
+        rows = (
+            f"of the first {checked:,} of {text.height:,} rows" if checked < text.height else f"of {text.height:,} rows"
+        )
+        raise RefusedFile(
+            f"{path}: {held:,} {rows} break a rule, more than the {limits.max_quarantined_rows:,} one "
+            f"file may have held in quarantine ({LIMIT_VARIABLES['max_quarantined_rows']}); "
+            f"{_refused_whole(problems)}"
+        )
     values = text.filter(pl.col(ROW).is_in(problems["row"].implode())).drop(ROW)
-    stored = (values.select(pl.sum_horizontal(pl.all().str.len_bytes().cast(pl.UInt64)).sum()).item()
-              + problems.select(pl.sum_horizontal(pl.col("column", "rule", "value").str.len_bytes().cast(pl.UInt64))
-                                .sum()).item())
+    stored = (
+        values.select(pl.sum_horizontal(pl.all().str.len_bytes().cast(pl.UInt64)).sum()).item()
+        + problems.select(
+            pl.sum_horizontal(pl.col("column", "rule", "value").str.len_bytes().cast(pl.UInt64)).sum()
+        ).item()
+    )
     if stored > limits.max_quarantined_bytes:
-        raise RefusedFile(f"{path}: the {held:,} rows that break a rule would take {stored:,} bytes in quarantine "
-                          f"(values and reasons), more than the {limits.max_quarantined_bytes:,} one file may have "
-                          f"held ({LIMIT_VARIABLES['max_quarantined_bytes']}); {_refused_whole(problems)}")
+        raise RefusedFile(
+            f"{path}: the {held:,} rows that break a rule would take {stored:,} bytes in quarantine "
+            f"(values and reasons), more than the {limits.max_quarantined_bytes:,} one file may have "
+            f"held ({LIMIT_VARIABLES['max_quarantined_bytes']}); {_refused_whole(problems)}"
+        )
 
 
 def _refused_whole(problems: pl.DataFrame) -> str:
-    common = (problems.group_by("column", "rule").agg(pl.col("row").n_unique().alias("rows"))
-              .sort(["rows", "column", "rule"], descending=[True, False, False]).head(5))
-    sample = "; ".join(f"{column} breaks {rule}: {n:,} row{'' if n == 1 else 's'}"
-                       for column, rule, n in common.iter_rows())
+    common = (
+        problems.group_by("column", "rule")
+        .agg(pl.col("row").n_unique().alias("rows"))
+        .sort(["rows", "column", "rule"], descending=[True, False, False])
+        .head(5)
+    )
+    sample = "; ".join(
+        f"{column} breaks {rule}: {n:,} row{'' if n == 1 else 's'}" for column, rule, n in common.iter_rows()
+    )
     return f"the file is refused whole. Most common: {sample}"
 
 

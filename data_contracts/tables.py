@@ -27,8 +27,8 @@ def _rows(data: pa.PolarsData, rule: pl.Expr) -> pl.LazyFrame:
 
 def _required_exactly_when(column: str, condition: pl.Expr) -> pl.Expr:
     """`column` is filled when `condition` holds and empty otherwise (an unknown condition allows neither)."""
-    return pl.when(condition.is_null()).then(pl.col(column).is_null()).otherwise(
-        condition == pl.col(column).is_not_null()
+    return (
+        pl.when(condition.is_null()).then(pl.col(column).is_null()).otherwise(condition == pl.col(column).is_not_null())
     )
 
 

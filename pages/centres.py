@@ -14,14 +14,22 @@ labels = policy.labels
 names = dict(data["centres"].select("centre_code", "centre_name").iter_rows())
 
 if len(filters.centre) != 1:
-    st.caption("Pick one centre (this sets the Centre filter, so the link can be shared), or click a centre on any "
-               "funnel plot.")
+    st.caption(
+        "Pick one centre (this sets the Centre filter, so the link can be shared), or click a centre on any "
+        "funnel plot."
+    )
     columns = st.columns(6)
     ordered = sorted(labels.items(), key=lambda item: (item[1] != OWN_CENTRE, item[1]))
     for index, (code, label) in enumerate(ordered):
-        columns[index % 6].button(label, key=f"open_{index}", on_click=ui.go_to, args=("pages/centres.py",),
-                                  kwargs={"centre": [label]}, width="stretch",
-                                  help=names[code] if label in (code, OWN_CENTRE) else None)
+        columns[index % 6].button(
+            label,
+            key=f"open_{index}",
+            on_click=ui.go_to,
+            args=("pages/centres.py",),
+            kwargs={"centre": [label]},
+            width="stretch",
+            help=names[code] if label in (code, OWN_CENTRE) else None,
+        )
     st.stop()
 
 centre = filters.centre[0]
@@ -31,27 +39,46 @@ profile = ui.view(ui.disclosed("centre_against_england", centre, filters))
 shown = presenter.profile_rows(profile)
 flagged = profile.filter(pl.col("concern").is_not_null())
 if flagged.height:
-    st.warning("Worse than expected: " + "; ".join(
-        f"{r['title']} (beyond the {r['flag'].split('_')[1]}% limit)" for r in flagged.iter_rows(named=True)),
-        icon=":material/warning:")
+    st.warning(
+        "Worse than expected: "
+        + "; ".join(
+            f"{r['title']} (beyond the {r['flag'].split('_')[1]}% limit)" for r in flagged.iter_rows(named=True)
+        ),
+        icon=":material/warning:",
+    )
 if profile.filter(pl.col("flag") == metrics.rates.INSUFFICIENT_FOLLOW_UP).height:
     st.info("Day-30 follow-up is under 90% at this centre: its outcomes are shown but not flagged.")
 
 st.subheader("Every metric against England")
 st.plotly_chart(charts.centre_profile(profile), key="centre_profile")
-ui.table(shown, "centre_profile_table", f"{label.replace(' ', '_')}_profile.csv", title="Metric",
-         numerator="Events", denominator="Patients", rate=ui.percent("Rate"), ci_low=ui.percent("95% CI low"),
-         ci_high=ui.percent("95% CI high"), england_numerator="England events", england_denominator="England patients",
-         england_rate=ui.percent("England"), ratio=st.column_config.NumberColumn("Observed / expected", format="%.2f"),
-         p_value="Exact p (one-sided)", flag="Against England", low_numbers="Note")
+ui.table(
+    shown,
+    "centre_profile_table",
+    f"{label.replace(' ', '_')}_profile.csv",
+    title="Metric",
+    numerator="Events",
+    denominator="Patients",
+    rate=ui.percent("Rate"),
+    ci_low=ui.percent("95% CI low"),
+    ci_high=ui.percent("95% CI high"),
+    england_numerator="England events",
+    england_denominator="England patients",
+    england_rate=ui.percent("England"),
+    ratio=st.column_config.NumberColumn("Observed / expected", format="%.2f"),
+    p_value="Exact p (one-sided)",
+    flag="Against England",
+    low_numbers="Note",
+)
 
 left, right = st.columns(2)
 with left:
     st.subheader("Product mix")
     mix = ui.view(ui.calc("infusions_by", filters, "quarter", "product_code"))
     if not ui.empty_notice(mix, "infusions"):
-        st.plotly_chart(charts.stacked_bars(mix, "quarter", "infusions", "product_code", "Quarter", "Infusions"),
-                        key="centre_products")
+        st.plotly_chart(
+            charts.stacked_bars(mix, "quarter", "infusions", "product_code", "Quarter", "Infusions"),
+            key="centre_products",
+        )
 with right:
     st.subheader("NICE TA mix")
     tas = ui.view(ui.calc("infusions_by", filters, "ta_code"))

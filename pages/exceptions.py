@@ -8,46 +8,72 @@ from dashboard import charts, ui
 data = ui.dataset()
 filters = ui.current_filters()
 st.title("Carer and travel exceptions")
-st.caption("The service specification asks that patients stay within about 2 hours of the centre for at least "
-           "14 days after discharge, and have a 24-hour carer for the 4 weeks after infusion.")
+st.caption(
+    "The service specification asks that patients stay within about 2 hours of the centre for at least "
+    "14 days after discharge, and have a 24-hour carer for the 4 weeks after infusion."
+)
 
-REASON_COLOURS = dict(zip(["accommodation_declined", "clinical_decision", "patient_choice", "other",
-                           "extended_inpatient_stay", "alternative_carer_arranged", "patient_declined"],
-                          charts.PALETTE, strict=False))
+REASON_COLOURS = dict(
+    zip(
+        [
+            "accommodation_declined",
+            "clinical_decision",
+            "patient_choice",
+            "other",
+            "extended_inpatient_stay",
+            "alternative_carer_arranged",
+            "patient_declined",
+        ],
+        charts.PALETTE,
+        strict=False,
+    )
+)
 for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "carer")):
     table = ui.metric(metric_id, by="centre", filters=filters)
     st.subheader(table.metric.title)
     st.caption(f"{table.metric.definition} England: {ui.share(table.target)}.")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(charts.interval_dots(table.rows, "group", table.metric.title, table.target, table.metric),
-                        key=f"{kind}_rates")
+        st.plotly_chart(
+            charts.interval_dots(table.rows, "group", table.metric.title, table.target, table.metric),
+            key=f"{kind}_rates",
+        )
     with right:
         reasons = ui.view(ui.calc("exception_reasons", kind, filters), ("group",))
         if not ui.empty_notice(reasons, f"{kind} exceptions"):
-            st.plotly_chart(charts.stacked_bars(reasons, "group", "exceptions", "reason", "Centre", "Exceptions",
-                                                REASON_COLOURS, horizontal=True), key=f"{kind}_reasons")
+            st.plotly_chart(
+                charts.stacked_bars(
+                    reasons, "group", "exceptions", "reason", "Centre", "Exceptions", REASON_COLOURS, horizontal=True
+                ),
+                key=f"{kind}_reasons",
+            )
 
 left, right = st.columns(2)
 with left:
     st.subheader("Home travel time")
     travel = ui.view(ui.calc("value_counts", "home_travel_minutes", filters, bin_width=10))
     if not ui.empty_notice(travel, "travel times"):
-        st.plotly_chart(charts.bars_with_line(travel, "value", "infusions", 120, "2 hours", "Minutes from home",
-                                              "Infusions"), key="travel_minutes")
+        st.plotly_chart(
+            charts.bars_with_line(travel, "value", "infusions", 120, "2 hours", "Minutes from home", "Infusions"),
+            key="travel_minutes",
+        )
 with right:
     st.subheader("Days within 2 hours after discharge")
     stay = ui.view(ui.calc("value_counts", "nearby_stay_days", filters))
     if not ui.empty_notice(stay, "nearby stays"):
-        st.plotly_chart(charts.bars_with_line(stay, "value", "infusions", 13.5, "14 days", "Days", "Infusions"),
-                        key="nearby_days")
+        st.plotly_chart(
+            charts.bars_with_line(stay, "value", "infusions", 13.5, "14 days", "Days", "Infusions"), key="nearby_days"
+        )
 
 st.subheader("Trend")
-trend = pl.concat([
-    ui.metric(metric_id, by="quarter", filters=filters).rows.select(
-        pl.col("group").alias("quarter"), pl.lit(title).alias("exception"), "rate")
-    for metric_id, title in (("travel_exception", "travel"), ("carer_exception", "carer"))
-])
+trend = pl.concat(
+    [
+        ui.metric(metric_id, by="quarter", filters=filters).rows.select(
+            pl.col("group").alias("quarter"), pl.lit(title).alias("exception"), "rate"
+        )
+        for metric_id, title in (("travel_exception", "travel"), ("carer_exception", "carer"))
+    ]
+)
 if not ui.empty_notice(trend, "quarters"):
     figure = charts.lines(trend, "quarter", "rate", "exception", "Quarter of infusion", "Exception rate")
     figure.update_layout(yaxis_tickformat=".0%")

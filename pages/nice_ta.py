@@ -13,26 +13,30 @@ st.subheader("Infusions by TA per quarter")
 by_ta = ui.view(ui.calc("infusions_by", filters, "quarter", "ta_code"))
 if not ui.empty_notice(by_ta, "infusions"):
     ta_colours = dict(zip(sorted(by_ta["ta_code"].unique()), charts.PALETTE, strict=False))
-    st.plotly_chart(charts.stacked_bars(by_ta, "quarter", "infusions", "ta_code", "Quarter", "Infusions",
-                                        ta_colours), key="ta_by_quarter")
+    st.plotly_chart(
+        charts.stacked_bars(by_ta, "quarter", "infusions", "ta_code", "Quarter", "Infusions", ta_colours),
+        key="ta_by_quarter",
+    )
 
 st.subheader("Centre by TA")
 matrix = ui.view(ui.calc("infusions_by", filters, "centre_code", "ta_code"), ("centre_code",))
 if not ui.empty_notice(matrix, "infusions"):
-    st.plotly_chart(charts.heatmap(matrix, "ta_code", "centre_code", "infusions", "NICE TA", "Centre"),
-                    key="centre_by_ta")
+    st.plotly_chart(
+        charts.heatmap(matrix, "ta_code", "centre_code", "infusions", "NICE TA", "Centre"), key="centre_by_ta"
+    )
 
 st.subheader("Infusions outside their TA")
 outside = ui.metric("ta_outside", filters=filters).rows.row(0, named=True)
-st.caption(f"{outside['numerator'] if outside['numerator'] is not None else '*'} of "
-           f"{outside['denominator'] if outside['denominator'] is not None else '*'} infusions "
-           f"({ui.share(outside['rate'])}) fall outside their TA: the product differs from the TA's, the age is "
-           "outside its bounds, the TA was not recommended, or it was superseded before the infusion. Each reason "
-           "is counted; an infusion with two reasons counts under each.")
+st.caption(
+    f"{outside['numerator'] if outside['numerator'] is not None else '*'} of "
+    f"{outside['denominator'] if outside['denominator'] is not None else '*'} infusions "
+    f"({ui.share(outside['rate'])}) fall outside their TA: the product differs from the TA's, the age is "
+    "outside its bounds, the TA was not recommended, or it was superseded before the infusion. Each reason "
+    "is counted; an infusion with two reasons counts under each."
+)
 reasons = ui.view(ui.calc("ta_outside_by_reason", filters))
 left, right = st.columns([1, 2])
-left.dataframe(ui.gate().as_text(reasons.select("reason", "infusions")), hide_index=True,
-               key="ta_reasons")
+left.dataframe(ui.gate().as_text(reasons.select("reason", "infusions")), hide_index=True, key="ta_reasons")
 with right:
     episodes = ui.patient_rows(ui.calc("ta_outside", filters).drop("reason_id"), "outside-TA infusions")
     if episodes is not None:
@@ -41,24 +45,41 @@ with right:
 st.subheader("Referral pipeline by panel")
 pipeline = ui.view(ui.calc("referral_pipeline", filters, by="panel"))
 if not ui.empty_notice(pipeline, "referrals"):
-    long = pipeline.unpivot(index="group", on=["referred", "approved", "infused"], variable_name="stage",
-                            value_name="referrals")
-    figure = charts.stacked_bars(long, "group", "referrals", "stage", "Panel", "Referrals",
-                                 {"referred": "#AEB7BD", "approved": "#41B6E6", "infused": "#005EB8"})
+    long = pipeline.unpivot(
+        index="group", on=["referred", "approved", "infused"], variable_name="stage", value_name="referrals"
+    )
+    figure = charts.stacked_bars(
+        long,
+        "group",
+        "referrals",
+        "stage",
+        "Panel",
+        "Referrals",
+        {"referred": "#AEB7BD", "approved": "#41B6E6", "infused": "#005EB8"},
+    )
     figure.update_layout(barmode="group")
     st.plotly_chart(figure, key="pipeline")
 
 st.subheader("CART12: time from referral to clinical review")
 review = ui.view(ui.calc("referral_to_review", filters, by="panel"))
-st.dataframe(review, hide_index=True, key="cart12_table", column_config={
-    "group": "Panel", "reviewed": "Referrals reviewed",
-    "mean_days": st.column_config.NumberColumn("Mean (days)", format="%.1f"), "median_days": "Median (days)",
-    "p90_days": st.column_config.NumberColumn("90th centile (days)", format="%.1f")})
-trend = ui.view(ui.calc("referral_to_review", filters, by="quarter")).rename({"group": "quarter"}).drop_nulls(
-    "median_days")
+st.dataframe(
+    review,
+    hide_index=True,
+    key="cart12_table",
+    column_config={
+        "group": "Panel",
+        "reviewed": "Referrals reviewed",
+        "mean_days": st.column_config.NumberColumn("Mean (days)", format="%.1f"),
+        "median_days": "Median (days)",
+        "p90_days": st.column_config.NumberColumn("90th centile (days)", format="%.1f"),
+    },
+)
+trend = (
+    ui.view(ui.calc("referral_to_review", filters, by="quarter")).rename({"group": "quarter"}).drop_nulls("median_days")
+)
 if trend.height:
-    long = trend.unpivot(index="quarter", on=["median_days", "p90_days"], variable_name="measure",
-                         value_name="days").with_columns(pl.col("measure").replace(
-                             {"median_days": "median", "p90_days": "90th centile"}))
+    long = trend.unpivot(
+        index="quarter", on=["median_days", "p90_days"], variable_name="measure", value_name="days"
+    ).with_columns(pl.col("measure").replace({"median_days": "median", "p90_days": "90th centile"}))
     figure = charts.lines(long, "quarter", "days", "measure", "Quarter of referral", "Days to review")
     st.plotly_chart(figure, key="cart12_trend")

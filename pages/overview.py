@@ -14,8 +14,10 @@ if data.is_empty:
 
 heads = ui.headlines(filters)
 period = heads.row(0, named=True)
-st.caption(f"Infusions from {period['start']} to {period['end']}, against the period of the same length before "
-           f"· extract date {data.extract_date} · data version {data.data_version}")
+st.caption(
+    f"Infusions from {period['start']} to {period['end']}, against the period of the same length before "
+    f"· extract date {data.extract_date} · data version {data.data_version}"
+)
 columns = st.columns(len(heads))
 for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
     if row["id"] in ("infusions", "centres"):
@@ -28,29 +30,41 @@ for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
         continue
     worse_if_up = metrics.catalogue()[row["id"]].higher_is_worse
     delta = None if row["previous"] is None or row["change"] is None else f"{row['change'] * 100:+.1f} points"
-    column.metric(row["title"], f"{row['value']:.1%}", delta, delta_color="inverse" if worse_if_up else "normal",
-                  help=f"{row['numerator']} of {row['denominator']}; 95% CI {row['ci_low']:.1%} to "
-                       f"{row['ci_high']:.1%}")
+    column.metric(
+        row["title"],
+        f"{row['value']:.1%}",
+        delta,
+        delta_color="inverse" if worse_if_up else "normal",
+        help=f"{row['numerator']} of {row['denominator']}; 95% CI {row['ci_low']:.1%} to {row['ci_high']:.1%}",
+    )
     few = row["denominator"] < metrics.rates.LOW_NUMBERS
     column.caption(f"95% CI {row['ci_low']:.1%}–{row['ci_high']:.1%}" + (" · fewer than 8 patients" if few else ""))
 
 ui.pack_download(data, filters)
 
 st.subheader("Signals")
-st.caption("Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
-           "follow-up completeness under 90%, and infusions outside their NICE TA, for the filters in the sidebar.")
+st.caption(
+    "Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
+    "follow-up completeness under 90%, and infusions outside their NICE TA, for the filters in the sidebar."
+)
 found = ui.signals(filters)
 if not found:
     st.success("Nothing to look at under these filters.")
 icons = {"alarm": ":material/error:", "alert": ":material/warning:", "info": ":material/info:"}
 for row in found:
     page, query = row["link"]
-    st.page_link(ui.page_file(page), label=f"{row['severity'].upper()}: {row['text']}", icon=icons[row["severity"]],
-                 query_params=query)
+    st.page_link(
+        ui.page_file(page),
+        label=f"{row['severity'].upper()}: {row['text']}",
+        icon=icons[row["severity"]],
+        query_params=query,
+    )
 
 st.subheader("Infusions per quarter, by product")
 volume = ui.view(ui.calc("infusions_by", filters, "quarter", "product_code"))
 if not ui.empty_notice(volume, "infusions"):
-    st.plotly_chart(charts.stacked_bars(volume, "quarter", "infusions", "product_code", "Quarter of infusion",
-                                        "Infusions"), key="volume_chart")
+    st.plotly_chart(
+        charts.stacked_bars(volume, "quarter", "infusions", "product_code", "Quarter of infusion", "Infusions"),
+        key="volume_chart",
+    )
     ui.table(volume.with_columns(pl.col("quarter").cast(pl.Utf8)), "volume_table", "infusions_by_quarter.csv")

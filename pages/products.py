@@ -16,12 +16,23 @@ if len(filters.product) != 1:
     st.caption("Pick one product to see it in depth (this sets the Product filter, so the link can be shared).")
     columns = st.columns(len(names))
     for column, (code, brand) in zip(columns, sorted(names.items()), strict=True):
-        column.button(f"{code} ({brand})", key=f"open_{code}", on_click=ui.go_to, args=("pages/products.py",),
-                      kwargs={"product": [code]}, width="stretch")
+        column.button(
+            f"{code} ({brand})",
+            key=f"open_{code}",
+            on_click=ui.go_to,
+            args=("pages/products.py",),
+            kwargs={"product": [code]},
+            width="stretch",
+        )
     st.subheader("Toxicity by product")
     st.plotly_chart(charts.product_profile(profile), key="product_profile")
-    ui.table(presenter.side_by_side(profile), "products_side_by_side", "products_side_by_side.csv",
-             caption="Crude rates (events of patients), every product under the other filters", title="Metric")
+    ui.table(
+        presenter.side_by_side(profile),
+        "products_side_by_side",
+        "products_side_by_side.csv",
+        caption="Crude rates (events of patients), every product under the other filters",
+        title="Metric",
+    )
     st.stop()
 
 product = filters.product[0]
@@ -31,9 +42,18 @@ left, right = st.columns(2)
 with left:
     st.subheader("Infusions per quarter, by TA")
     if not ui.empty_notice(volume, "infusions"):
-        st.plotly_chart(charts.stacked_bars(volume, "quarter", "infusions", "ta_code", "Quarter", "Infusions",
-                                            dict(zip(sorted(volume["ta_code"].unique()), charts.PALETTE,
-                                                     strict=False))), key="product_volume")
+        st.plotly_chart(
+            charts.stacked_bars(
+                volume,
+                "quarter",
+                "infusions",
+                "ta_code",
+                "Quarter",
+                "Infusions",
+                dict(zip(sorted(volume["ta_code"].unique()), charts.PALETTE, strict=False)),
+            ),
+            key="product_volume",
+        )
 with right:
     st.subheader("Against the other products")
     st.plotly_chart(charts.product_profile(profile), key="product_profile")
@@ -41,10 +61,16 @@ with right:
 st.subheader("Centres using this product")
 metric_id = ui.metric_picker(list(TOXICITY), "icans_severe")
 within = ui.metric(metric_id, by="centre", filters=filters, adjust="crude")
-st.caption(f"Crude rates among {product} patients; the target is England's {product} rate "
-           f"({ui.share(within.target)}). Click a centre to open its page.")
-st.plotly_chart(charts.funnel(within), key="product_funnel", on_select=ui.drill_down_to_centre("product_funnel"),
-                selection_mode="points")
+st.caption(
+    f"Crude rates among {product} patients; the target is England's {product} rate "
+    f"({ui.share(within.target)}). Click a centre to open its page."
+)
+st.plotly_chart(
+    charts.funnel(within),
+    key="product_funnel",
+    on_select=ui.drill_down_to_centre("product_funnel"),
+    selection_mode="points",
+)
 
 left, right = st.columns(2)
 with left:
@@ -53,7 +79,11 @@ with left:
     st.dataframe(ui.gate().as_text(tas), hide_index=True, key="product_tas")
 with right:
     st.subheader("CART14: cytopenia onset and resolution")
-    recovery = ui.gate().as_text(ui.view(ui.calc("cytopenia_recovery", filters))).with_columns(
-        pl.exclude("group").cast(pl.Utf8))
-    st.dataframe(recovery.unpivot(index="group", variable_name="measure").drop("group"), hide_index=True,
-                 key="product_cart14")
+    recovery = (
+        ui.gate()
+        .as_text(ui.view(ui.calc("cytopenia_recovery", filters)))
+        .with_columns(pl.exclude("group").cast(pl.Utf8))
+    )
+    st.dataframe(
+        recovery.unpivot(index="group", variable_name="measure").drop("group"), hide_index=True, key="product_cart14"
+    )

@@ -13,16 +13,24 @@ metric_id = ui.metric_picker([m for m in TOXICITY if m != "itu_admission"], "ica
 adjust, overdispersion = ui.adjustment_picker(metric_id)
 table = ui.metric(metric_id, by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
 
-target = "observed / expected = 1" if table.adjust == "product_mix" else f"England {table.target:.1%}" \
-    if table.target is not None else "no national rate"
+target = (
+    "observed / expected = 1"
+    if table.adjust == "product_mix"
+    else f"England {table.target:.1%}"
+    if table.target is not None
+    else "no national rate"
+)
 caption = f"Target: {target}. Limits: 95% and 99.8%"
 if table.dispersion:
     caption += f", widened for overdispersion (phi {table.dispersion.phi:.2f}, tau² {table.dispersion.tau2:.4f})"
-st.caption(caption + ", drawn where the exact test changes its answer. Worse than expected in warm colours, better "
-           "in cool ones; hollow points rest on fewer than 8 patients. Click a centre to open its page. Centres "
-           "under 90% day-30 follow-up are pale grey and not flagged.")
-st.plotly_chart(charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"),
-                selection_mode="points")
+st.caption(
+    caption + ", drawn where the exact test changes its answer. Worse than expected in warm colours, better "
+    "in cool ones; hollow points rest on fewer than 8 patients. Click a centre to open its page. Centres "
+    "under 90% day-30 follow-up are pale grey and not flagged."
+)
+st.plotly_chart(
+    charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"), selection_mode="points"
+)
 unplotted = table.rows.filter(pl.col("denominator") == 0)["group"].to_list()
 if unplotted:
     st.caption("No patients in the denominator (listed, not plotted): " + ", ".join(unplotted))
@@ -40,8 +48,10 @@ with right:
     if not ui.empty_notice(chart, "quarters with data"):
         st.plotly_chart(charts.spc(chart, signals, table.metric.title), key="spc")
         for s in signals:
-            st.markdown(f":orange[:material/warning:] **{s['rule'].replace('_', ' ')}** ({s['direction']}): "
-                        f"{s['description']}, {metrics.quarter_label(s['from'])} to {metrics.quarter_label(s['to'])}")
+            st.markdown(
+                f":orange[:material/warning:] **{s['rule'].replace('_', ' ')}** ({s['direction']}): "
+                f"{s['description']}, {metrics.quarter_label(s['from'])} to {metrics.quarter_label(s['to'])}"
+            )
 
 st.subheader("The table behind the charts")
 ui.metric_table(table, "funnel_table", f"{metric_id}_by_centre.csv")

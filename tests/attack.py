@@ -20,9 +20,27 @@ from tests.wire import Sent
 LARGEST = 3200  # the sample's largest denominator (every infusion, all years) is under this
 TOLERANCE = 1e-9
 # Columns that count people or events, by the names a reader sees in tables and files.
-COUNT_COLUMNS = {"numerator", "denominator", "infusions", "exceptions", "admissions", "referred", "approved",
-                 "infused", "reviewed", "d30_due", "d30_received", "d100_due", "d100_received", "rows_quarantined",
-                 "episodes_with_onset", "unresolved_d100", "d100_known", "england_numerator", "england_denominator"}
+COUNT_COLUMNS = {
+    "numerator",
+    "denominator",
+    "infusions",
+    "exceptions",
+    "admissions",
+    "referred",
+    "approved",
+    "infused",
+    "reviewed",
+    "d30_due",
+    "d30_received",
+    "d100_due",
+    "d100_received",
+    "rows_quarantined",
+    "episodes_with_onset",
+    "unresolved_d100",
+    "d100_known",
+    "england_numerator",
+    "england_denominator",
+}
 
 
 @cache
@@ -137,7 +155,7 @@ def from_figures(sent: Sent) -> list[str]:
                     found.append(f"{kind} hover data holds {small} in {row}")
                 shares = [v for v in numbers if v is not None and 0 <= v <= 1]
                 for i, lo in enumerate(shares):
-                    for hi in shares[i + 1:]:
+                    for hi in shares[i + 1 :]:
                         if lo < hi and _exact(wilson_solutions(lo, hi)):
                             found.append(f"{kind} hover interval ({lo}, {hi}) = {_exact(wilson_solutions(lo, hi))}")
             for axis in ("x", "y"):

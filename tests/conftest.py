@@ -85,8 +85,12 @@ def store_url(request) -> str:
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run `cartgov` as a user would, in a new process."""
     return subprocess.run(
-        [sys.executable, "-m", "dashboard", *args], capture_output=True, text=True, cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})}, timeout=300,
+        [sys.executable, "-m", "dashboard", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=300,
     )
 
 
@@ -128,8 +132,10 @@ def websocket_bytes(page) -> list[bytes]:
     """Every message the server sends this page over its websocket from now on (what the browser is given, whether
     drawn or not), filled in as they arrive."""
     sent: list[bytes] = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda data: sent.append(
-        data if isinstance(data, bytes) else data.encode())))
+    page.on(
+        "websocket",
+        lambda ws: ws.on("framereceived", lambda data: sent.append(data if isinstance(data, bytes) else data.encode())),
+    )
     return sent
 
 
@@ -145,8 +151,9 @@ def national_env(folder: Path) -> dict:
 @pytest.fixture
 def served_app(seeded_sqlite, tmp_path):
     """A served app of its own, for a test that changes the store (a national panel member, behind the header)."""
-    with serve(seeded_sqlite, Path(os.environ["CARTGOV_SNAPSHOT_DIR"]), tmp_path / "serve.log",
-               national_env(tmp_path)) as served:
+    with serve(
+        seeded_sqlite, Path(os.environ["CARTGOV_SNAPSHOT_DIR"]), tmp_path / "serve.log", national_env(tmp_path)
+    ) as served:
         yield served
 
 
@@ -171,8 +178,14 @@ def browser():
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield chromium
         chromium.close()
@@ -196,24 +209,55 @@ class PrivatePostgres:
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             shutil.chown(folder, "postgres", "postgres")
             shutil.chown(folder / "pw", "postgres", "postgres")
-        self._run("initdb", "-D", str(folder / "data"), "-U", "cartgov", "--pwfile", str(folder / "pw"),
-                  "--auth", "scram-sha-256", "-E", "UTF8", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(folder / "data"),
+            "-U",
+            "cartgov",
+            "--pwfile",
+            str(folder / "pw"),
+            "--auth",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         self.start()
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "cartgov", "cartgov",
-                  env={"PGPASSWORD": password})
+        self._run(
+            "createdb",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "cartgov",
+            "cartgov",
+            env={"PGPASSWORD": password},
+        )
 
     def _run(self, tool: str, *args: str, env: dict | None = None) -> None:
         command = [str(self.binaries / tool), *args]
         if os.geteuid() == 0:
             command = ["runuser", "-u", "postgres", "--", *command]
-        result = subprocess.run(command, capture_output=True, text=True, cwd=self.folder, timeout=120,
-                                env={**os.environ, **(env or {})})
+        result = subprocess.run(
+            command, capture_output=True, text=True, cwd=self.folder, timeout=120, env={**os.environ, **(env or {})}
+        )
         if result.returncode:
             pytest.fail(f"{tool} failed: {result.stderr}")
 
     def start(self) -> None:
-        self._run("pg_ctl", "-D", str(self.folder / "data"), "-l", str(self.folder / "log"), "-w", "-o",
-                  f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.folder / "data"),
+            "-l",
+            str(self.folder / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop")

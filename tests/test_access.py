@@ -41,8 +41,18 @@ def test_small_numbers_are_suppressed_and_rounded_to_5(count, shown):
 
 
 def test_rates_and_intervals_are_computed_from_the_rounded_counts_and_other_figures_are_withheld():
-    frame = pl.DataFrame({"group": ["A"], "numerator": [12], "denominator": [33], "rate": [12 / 33], "ci_low": [0.2],
-                          "ci_high": [0.5], "expected": [9.1], "some_new_figure": [3.0]})
+    frame = pl.DataFrame(
+        {
+            "group": ["A"],
+            "numerator": [12],
+            "denominator": [33],
+            "rate": [12 / 33],
+            "ci_low": [0.2],
+            "ci_high": [0.5],
+            "expected": [9.1],
+            "some_new_figure": [3.0],
+        }
+    )
     shown = gate("observer").frame(frame).row(0, named=True)
     low, high = 0.16327, 0.45055  # Wilson 95% for 10 of 35, computed by hand from its formula
     assert (shown["numerator"], shown["denominator"], shown["rate"]) == (10, 35, 10 / 35)
@@ -91,7 +101,7 @@ def test_patient_rows_by_role():
 def test_a_missing_or_broken_access_file_denies_everyone(tmp_path):
     with pytest.raises(access.AccessConfigError, match="not found: nobody is let in"):
         access.load_access_file(tmp_path / "absent.toml")
-    (tmp_path / "broken.toml").write_text("[users.\"x\"\nrole=")
+    (tmp_path / "broken.toml").write_text('[users."x"\nrole=')
     with pytest.raises(access.AccessConfigError, match="unreadable"):
         access.load_access_file(tmp_path / "broken.toml")
     (tmp_path / "badrole.toml").write_text('[users."x@nhs.net"]\nrole = "admin"\n')
@@ -142,5 +152,8 @@ def test_each_role_on_each_page(monkeypatch, seeded_sqlite, role, page):
                     small = [v for v in cells if v.isdigit() and 0 < int(v) < 8]
                     assert small == [], (page, column, small)
                     assert all(v == "*" or v == "None" or (v.isdigit() and int(v) % 5 == 0) for v in cells), cells
-        assert "Patient-level rows are not shown" in text or page not in ("nice_ta.py", "exceptions.py",
-                                                                          "data_quality.py")
+        assert "Patient-level rows are not shown" in text or page not in (
+            "nice_ta.py",
+            "exceptions.py",
+            "data_quality.py",
+        )

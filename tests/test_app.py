@@ -17,8 +17,9 @@ PAGES = sorted(p.name for p in (PROJECT_ROOT / "pages").glob("*.py"))
 FILTERED = {"product": ["axi-cel"], "age": ["adults"], "start": dt.date(2023, 1, 1), "centre": ["MID02"]}
 
 
-def run_app(monkeypatch, url: str, page: str | None = None, query: dict | None = None,
-            state: dict | None = None) -> AppTest:
+def run_app(
+    monkeypatch, url: str, page: str | None = None, query: dict | None = None, state: dict | None = None
+) -> AppTest:
     monkeypatch.setenv("CARTGOV_DATABASE_URL", url)
     monkeypatch.chdir(PROJECT_ROOT)
     # As `cartgov serve` does (dashboard/server.py): pages/ holds st.navigation pages, not a v1 multipage app.
@@ -42,14 +43,16 @@ def test_every_page_runs_on_the_sample(monkeypatch, seeded_sqlite, page, state):
     assert not app.exception, app.exception
     assert app.title, "every page has a title"
     if state and page in ("products.py", "centres.py"):  # the filters reach the page: it drills into them
-        assert [h.value for h in app.header] == [{"products.py": "axi-cel (Yescarta)",
-                                                  "centres.py": "Trentside University Hospitals (MID02)"}[page]]
+        assert [h.value for h in app.header] == [
+            {"products.py": "axi-cel (Yescarta)", "centres.py": "Trentside University Hospitals (MID02)"}[page]
+        ]
 
 
 def _sample_counts(start: dt.date, end: dt.date) -> tuple[int, float]:
     """Infusions in a period and their grade 3+ ICANS rate, computed straight from the sample files."""
     infusions = pl.read_csv(SAMPLE / "infusions.csv", try_parse_dates=True).filter(
-        pl.col("infusion_date").is_between(start, end))
+        pl.col("infusion_date").is_between(start, end)
+    )
     followup = pl.read_csv(SAMPLE / "followup.csv").filter(pl.col("d30_complete"))
     outcomes = infusions.join(followup, on="episode_id")
     return infusions.height, (outcomes["icans_max_grade"] >= 3).mean()
@@ -67,8 +70,9 @@ def test_overview_headlines_match_the_sample_files(monkeypatch, seeded_sqlite):
 
 
 def test_a_url_with_unknown_values_runs_and_says_what_was_not_used(monkeypatch, seeded_sqlite):
-    app = run_app(monkeypatch, seeded_sqlite, query={"centre": ["ZZZ99"], "metric": ["no_such_metric"],
-                                                     "start": ["14/03/2025"]})
+    app = run_app(
+        monkeypatch, seeded_sqlite, query={"centre": ["ZZZ99"], "metric": ["no_such_metric"], "start": ["14/03/2025"]}
+    )
     assert not app.exception
     note = " ".join(i.value for i in app.sidebar.info)
     assert "centre: 'ZZZ99' is not a known value" in note

@@ -10,12 +10,25 @@ from tests.conftest import PROJECT_ROOT
 
 
 def test_the_benchmarks_run_on_a_tiny_tier(tmp_path):
-    result = subprocess.run([sys.executable, "bench/run.py", "--tiers", "tiny", "--repeat", "1", "--quick",
-                             "--out", str(tmp_path)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "bench/run.py", "--tiers", "tiny", "--repeat", "1", "--quick", "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "latest.json").read_text())
     tiny = report["tiers"]["tiny"]
     assert tiny["episodes"] == 200
-    assert {p["page"] for p in tiny["pages"]} == {"overview", "toxicity", "itu", "nice_ta", "exceptions", "products",
-                                                  "centres", "data_quality"}
+    assert {p["page"] for p in tiny["pages"]} == {
+        "overview",
+        "toxicity",
+        "itu",
+        "nice_ta",
+        "exceptions",
+        "products",
+        "centres",
+        "data_quality",
+    }
     assert "| tiny | 200 |" in result.stdout

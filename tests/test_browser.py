@@ -35,17 +35,22 @@ def test_every_page_loads_without_error_and_passes_an_accessibility_audit(served
     assert page.locator("[role='dialog']").count() == 0  # no "page not found"
     assert page.get_by_text("Synthetic data: invented centres").is_visible()
     # Every chart drawn before the picture is taken.
-    page.wait_for_function("document.querySelectorAll('.stPlotlyChart').length === "
-                           "document.querySelectorAll('.stPlotlyChart .js-plotly-plot .plot-container').length",
-                           timeout=30_000)
+    page.wait_for_function(
+        "document.querySelectorAll('.stPlotlyChart').length === "
+        "document.querySelectorAll('.stPlotlyChart .js-plotly-plot .plot-container').length",
+        timeout=30_000,
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{path}.png", full_page=True)
     if not AXE.exists():
         missing("axe-core is not installed (make test installs it from the npm registry)")
     page.add_script_tag(content=AXE.read_text())
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    serious = [(v["id"], v["impact"], v["nodes"][0]["target"]) for v in result["violations"]
-               if v["impact"] in ("serious", "critical")]
+    serious = [
+        (v["id"], v["impact"], v["nodes"][0]["target"])
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
     assert serious == []
 
 
@@ -54,23 +59,60 @@ def test_a_shared_url_shows_the_same_figures_as_the_cli(served_sample, browser):
     page = open_page(browser, f"{served_sample.url}/overview?{query}")
     shown = page.locator("[data-testid='stMetric']", has_text="ICANS, grade 3 or more")
     value = shown.locator("[data-testid='stMetricValue']").inner_text()
-    result = run_cli("metrics", "--metric", "icans_severe", "--adjust", "crude", "--start", "2024-01-01", "--end",
-                     "2024-12-31", "--product", "axi-cel", "--age", "adults", "--format", "json",
-                     "--database-url", served_sample.database_url)
+    result = run_cli(
+        "metrics",
+        "--metric",
+        "icans_severe",
+        "--adjust",
+        "crude",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-12-31",
+        "--product",
+        "axi-cel",
+        "--age",
+        "adults",
+        "--format",
+        "json",
+        "--database-url",
+        served_sample.database_url,
+    )
     (row,) = json.loads(result.stdout)["rows"]
     assert value == f"{row['rate']:.1%}"
-    infusions = page.locator("[data-testid='stMetric']", has_text="Infusions").locator(
-        "[data-testid='stMetricValue']").inner_text()
-    every_infusion = run_cli("metrics", "--metric", "ta_outside", "--start", "2024-01-01", "--end", "2024-12-31",
-                             "--product", "axi-cel", "--age", "adults", "--format", "json",
-                             "--database-url", served_sample.database_url)
+    infusions = (
+        page.locator("[data-testid='stMetric']", has_text="Infusions")
+        .locator("[data-testid='stMetricValue']")
+        .inner_text()
+    )
+    every_infusion = run_cli(
+        "metrics",
+        "--metric",
+        "ta_outside",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-12-31",
+        "--product",
+        "axi-cel",
+        "--age",
+        "adults",
+        "--format",
+        "json",
+        "--database-url",
+        served_sample.database_url,
+    )
     assert infusions == f"{json.loads(every_infusion.stdout)['rows'][0]['denominator']:,}"
 
 
 def test_the_outlier_on_the_funnel_drills_down_to_its_centre_and_the_link_is_shareable(served_sample, browser):
     page = open_page(browser, f"{served_sample.url}/toxicity?metric=icans_severe&product=axi-cel")
-    outlier = page.locator(".st-key-funnel .scatterlayer .trace").filter(
-        has=page.locator("text", has_text="MID02")).locator("path.point").first
+    outlier = (
+        page.locator(".st-key-funnel .scatterlayer .trace")
+        .filter(has=page.locator("text", has_text="MID02"))
+        .locator("path.point")
+        .first
+    )
     outlier.wait_for()
     assert page.locator(".st-key-funnel .legend").get_by_text("Worse than expected (99.8%)").count() == 1
     box = outlier.bounding_box()
@@ -103,10 +145,18 @@ def test_the_crude_icans_funnel_colours_low_icans_as_better_and_high_as_worse(se
     page = open_page(browser, f"{served_sample.url}/toxicity?metric=icans_severe&adjust=crude")
     traces = {t["name"]: t for t in plotted(page, "funnel") if t["customdata"]}
     england = page.evaluate("() => document.querySelector('.st-key-funnel .js-plotly-plot').layout.shapes[0].y0")
-    better = [(c[0], y) for name in ("Better (95%)", "Better (99.8%)") if name in traces
-              for c, y in zip(traces[name]["customdata"], traces[name]["y"], strict=True)]
-    worse = [(c[0], y) for name in ("Worse (95%)", "Worse than expected (99.8%)") if name in traces
-             for c, y in zip(traces[name]["customdata"], traces[name]["y"], strict=True)]
+    better = [
+        (c[0], y)
+        for name in ("Better (95%)", "Better (99.8%)")
+        if name in traces
+        for c, y in zip(traces[name]["customdata"], traces[name]["y"], strict=True)
+    ]
+    worse = [
+        (c[0], y)
+        for name in ("Worse (95%)", "Worse than expected (99.8%)")
+        if name in traces
+        for c, y in zip(traces[name]["customdata"], traces[name]["y"], strict=True)
+    ]
     # LDN03 (4 of 86) and MID03 (2 of 64) have low severe ICANS; MID02 (53 of 136) high.
     assert {"LDN03", "MID03"} <= {c for c, _ in better} and "MID02" in {c for c, _ in worse}
     assert all(y < england for _, y in better) and all(y > england for _, y in worse)

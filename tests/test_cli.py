@@ -55,8 +55,16 @@ def test_validate_names_file_row_column_rule_and_value_for_each_bad_row(sqlite_u
 def test_validate_json_has_the_documented_shape(sqlite_url):
     report = json.loads(run_cli("validate", str(SAMPLE), "--format", "json", "--database-url", sqlite_url).stdout)
     assert set(report) == {"batch_id", "data_version", "files"}
-    assert set(report["files"][0]) == {"path", "table", "rows_read", "accepted", "quarantined", "refused",
-                                       "message", "problems"}
+    assert set(report["files"][0]) == {
+        "path",
+        "table",
+        "rows_read",
+        "accepted",
+        "quarantined",
+        "refused",
+        "message",
+        "problems",
+    }
 
 
 def test_validate_writes_nothing(sqlite_url):
@@ -74,8 +82,9 @@ def test_a_missing_path_is_a_usage_error_without_traceback(sqlite_url):
 
 def test_nothing_readable_exits_2_and_says_which_file_and_why(sqlite_url, tmp_path):
     (tmp_path / "infusions.csv").write_bytes(b"")
-    result = run_cli("validate", str(tmp_path), "--extract-date", "2026-09-30", "--format", "json", "--database-url",
-                     sqlite_url)
+    result = run_cli(
+        "validate", str(tmp_path), "--extract-date", "2026-09-30", "--format", "json", "--database-url", sqlite_url
+    )
     assert result.returncode == 2
     file = json.loads(result.stdout)["files"][0]
     assert (file["refused"], file["accepted"]) == (True, 0)
@@ -91,12 +100,30 @@ def test_an_unreachable_database_is_one_line_and_exit_2(tmp_path):
 
 def test_generate_writes_all_six_tables_deterministically(tmp_path):
     for folder in ("a", "b"):
-        result = run_cli("generate", "--out", str(tmp_path / folder), "--episodes", "200", "--seed", "9",
-                         "--as-of", "2025-12-31", "--format", "parquet")
+        result = run_cli(
+            "generate",
+            "--out",
+            str(tmp_path / folder),
+            "--episodes",
+            "200",
+            "--seed",
+            "9",
+            "--as-of",
+            "2025-12-31",
+            "--format",
+            "parquet",
+        )
         assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["centres.parquet", "followup.parquet", "infusions.parquet", "manifest.toml",
-                     "nice_ta.parquet", "products.parquet", "referrals.parquet"]
+    assert names == [
+        "centres.parquet",
+        "followup.parquet",
+        "infusions.parquet",
+        "manifest.toml",
+        "nice_ta.parquet",
+        "products.parquet",
+        "referrals.parquet",
+    ]
     infusions = pl.read_parquet(tmp_path / "a" / "infusions.parquet")
     assert infusions.height == 200 and infusions["infusion_date"].max().isoformat() <= "2025-12-31"
     assert infusions.equals(pl.read_parquet(tmp_path / "b" / "infusions.parquet"))
@@ -106,8 +133,9 @@ def test_seed_is_idempotent(sqlite_url):
     first = run_cli("seed", "--database-url", sqlite_url)
     second = run_cli("seed", "--database-url", sqlite_url)
     assert first.returncode == second.returncode == 0, first.stderr
-    expected = ("seeded: centres 23, products 5, nice_ta 11, referrals 4296, infusions 3000, followup 2891 "
-                "(data version 1)")
+    expected = (
+        "seeded: centres 23, products 5, nice_ta 11, referrals 4296, infusions 3000, followup 2891 (data version 1)"
+    )
     assert first.stdout.strip() == second.stdout.strip() == expected
 
 

@@ -36,12 +36,20 @@ def test_wilson_interval_matches_hand_computed_values():
 def _tiny_dataset() -> Dataset:
     """Centre AAA: 4 infusions due at day 30 (2 received), 2 due at day 100 (1 received); BBB: nothing due yet."""
     day = lambda n: fx.AS_OF - dt.timedelta(days=n)  # noqa: E731
-    infusions = [fx.infusion("e1", date=day(200)), fx.infusion("e2", date=day(100)), fx.infusion("e3", date=day(50)),
-                 fx.infusion("e4", date=day(30)), fx.infusion("e5", date=day(29)),
-                 fx.infusion("e6", centre="BBB", date=day(10))]
-    followup = [fx.outcome("e1"), fx.outcome("e2", d100=False), {**fx.outcome("e3", d100=False), "d30_complete": False,
-                                                                  "crs_max_grade": None, "icans_max_grade": None},
-                fx.outcome("e5", d100=False)]
+    infusions = [
+        fx.infusion("e1", date=day(200)),
+        fx.infusion("e2", date=day(100)),
+        fx.infusion("e3", date=day(50)),
+        fx.infusion("e4", date=day(30)),
+        fx.infusion("e5", date=day(29)),
+        fx.infusion("e6", centre="BBB", date=day(10)),
+    ]
+    followup = [
+        fx.outcome("e1"),
+        fx.outcome("e2", d100=False),
+        {**fx.outcome("e3", d100=False), "d30_complete": False, "crs_max_grade": None, "icans_max_grade": None},
+        fx.outcome("e5", d100=False),
+    ]
     return fx.dataset(infusions, followup)
 
 
@@ -70,7 +78,11 @@ def test_quarantine_reasons_list_every_held_row_once_per_reason(with_bad_submiss
     assert reasons.height == 19 and reasons["quarantine_id"].n_unique() == 19
     row = reasons.filter(pl.col("value") == "140").to_dicts()[0]
     assert (row["table"], row["row_number"], row["column"], row["rule"]) == (
-        "infusions", 1, "age_at_infusion", "in_range(0, 110)")
+        "infusions",
+        1,
+        "age_at_infusion",
+        "in_range(0, 110)",
+    )
     assert row["centre_code"] is not None
 
 
@@ -84,10 +96,10 @@ def test_the_lagging_centre_is_the_only_one_under_the_threshold(with_bad_submiss
 
 
 def test_csv_exports_neutralise_spreadsheet_formulas():
-    frame = pl.DataFrame({"value": ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "plain"], "n": [1, 2, 3, 4, 5]})
+    frame = pl.DataFrame({"value": ['=HYPERLINK("x")', "+1", "-2", "@SUM(A1)", "plain"], "n": [1, 2, 3, 4, 5]})
     text = csv_bytes(frame).decode("utf-8-sig")
     values = [row["value"] for row in csv.DictReader(io.StringIO(text))]
-    assert values == ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "plain"]
+    assert values == ['\'=HYPERLINK("x")', "'+1", "'-2", "'@SUM(A1)", "plain"]
 
 
 def test_the_data_quality_page_shows_the_lagging_centre_and_the_quarantine(monkeypatch, with_bad_submission):

@@ -27,10 +27,10 @@ NAMES = CENTRES["centre_name"].to_list()
 LEAD_CENTRE = "MID02"
 PEOPLE = {"observer": "board@example.nhs.uk", "centre": "lead@example.nhs.uk"}
 ACCESS = f"""
-[users."{PEOPLE['observer']}"]
+[users."{PEOPLE["observer"]}"]
 role = "observer"
 
-[users."{PEOPLE['centre']}"]
+[users."{PEOPLE["centre"]}"]
 role = "centre"
 centre = "{LEAD_CENTRE}"
 """
@@ -51,15 +51,21 @@ def app(tmp_path_factory):
     (folder / "access.toml").write_text(ACCESS)
     url = f"sqlite:///{folder / 'store.db'}"
     ingest(store.engine_for(url), [SAMPLE])
-    env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(folder / "access.toml"),
-           "CARTGOV_PSEUDONYM_SECRET": SECRET}
+    env = {
+        "CARTGOV_AUTH_MODE": "header",
+        "CARTGOV_ACCESS_FILE": str(folder / "access.toml"),
+        "CARTGOV_PSEUDONYM_SECRET": SECRET,
+    }
     with serve(url, folder / "snapshots", folder / "serve.log", env) as served:
         yield served
 
 
 def open_page(browser, app, role: str, path: str):
-    context = browser.new_context(extra_http_headers={"X-Forwarded-Email": PEOPLE[role]}, accept_downloads=True,
-                                  viewport={"width": 1400, "height": 2400})
+    context = browser.new_context(
+        extra_http_headers={"X-Forwarded-Email": PEOPLE[role]},
+        accept_downloads=True,
+        viewport={"width": 1400, "height": 2400},
+    )
     page = context.new_page()
     frames = websocket_bytes(page)
     page.goto(f"{app.url}/{path}")
@@ -83,8 +89,12 @@ def test_an_observer_is_sent_nothing_from_which_a_count_can_be_worked_back(app, 
     query = STATES[state]
     found: dict[str, list[str]] = {}
     one_centre = "" if "centre=" in query else f"centre={quote(OBSERVER_LABELS[SMALLEST])}"
-    paths = [*PAGE_PATHS, f"centres?{one_centre}", "toxicity?adjust=crude&metric=icans_severe",
-             "toxicity?metric=nrm_d100"]
+    paths = [
+        *PAGE_PATHS,
+        f"centres?{one_centre}",
+        "toxicity?adjust=crude&metric=icans_severe",
+        "toxicity?metric=nrm_d100",
+    ]
     decoded = 0
     for path in paths:
         joined = f"{path}{'&' if '?' in path else '?'}{query}" if query else path
@@ -118,8 +128,12 @@ def test_the_attacks_find_exact_counts_where_they_are_sent(data):
     leaks = attack.from_tables(sent)
     assert any("ci_low/ci_high" in leak for leak in leaks) and any("ratio x expected" in leak for leak in leaks)
     observer = Gate(Policy.for_viewer(Viewer("o", "observer"), CODES, SECRET))
-    assert attack.from_tables(Sent(tables=[observer.metric(metrics.compute(data, "icans_severe", by="centre"))
-                                           .rows.to_arrow()])) == []
+    assert (
+        attack.from_tables(
+            Sent(tables=[observer.metric(metrics.compute(data, "icans_severe", by="centre")).rows.to_arrow()])
+        )
+        == []
+    )
 
 
 def test_peers_stay_anonymous_when_a_lead_joins_figures_with_an_observers(data):
@@ -130,15 +144,25 @@ def test_peers_stay_anonymous_when_a_lead_joins_figures_with_an_observers(data):
     keys = []
     for metric_id in ("itu_admission", "icans_severe", "crs_severe"):
         mine = lead.metric(metrics.compute(data, metric_id, by="centre")).rows.select(
-            "group", pl.col("numerator").alias(f"{metric_id}_n"), pl.col("denominator").alias(f"{metric_id}_d"))
+            "group", pl.col("numerator").alias(f"{metric_id}_n"), pl.col("denominator").alias(f"{metric_id}_d")
+        )
         theirs = observer.metric(metrics.compute(data, metric_id, by="centre")).rows.select(
-            "group", pl.col("numerator").alias(f"{metric_id}_n"), pl.col("denominator").alias(f"{metric_id}_d"))
+            "group", pl.col("numerator").alias(f"{metric_id}_n"), pl.col("denominator").alias(f"{metric_id}_d")
+        )
         keys.append((mine, theirs))
     lead_side = keys[0][0].join(keys[1][0], on="group").join(keys[2][0], on="group")
     observer_side = keys[0][1].join(keys[1][1], on="group").join(keys[2][1], on="group")
     rounded = lead_side.with_columns(
-        pl.when(pl.col(c) == 0).then(0).when(pl.col(c) < 8).then(None).otherwise((pl.col(c) / 5).round(0) * 5)
-        .cast(pl.Int64).alias(c) for c in lead_side.columns if c != "group")
+        pl.when(pl.col(c) == 0)
+        .then(0)
+        .when(pl.col(c) < 8)
+        .then(None)
+        .otherwise((pl.col(c) / 5).round(0) * 5)
+        .cast(pl.Int64)
+        .alias(c)
+        for c in lead_side.columns
+        if c != "group"
+    )
     matched = rounded.join(observer_side, on=[c for c in rounded.columns if c != "group"], suffix="_observer")
     assert matched.height > 0  # the join works: figures do match ...
     learned = set(matched["group_observer"].to_list())
@@ -178,8 +202,20 @@ def test_a_leads_pack_made_with_a_peer_filter_names_no_peer(app, browser):
 def test_a_leads_pack_from_the_command_line_names_no_peer(seeded_sqlite, tmp_path):
     peer = "LDN01" if LEAD_CENTRE != "LDN01" else "MID01"
     out = tmp_path / "lead.html"
-    result = run_cli("report", "--out", str(out), "--role", "centre", "--lead-centre", LEAD_CENTRE, "--centre", peer,
-                     "--database-url", seeded_sqlite, env={"CARTGOV_PSEUDONYM_SECRET": SECRET})
+    result = run_cli(
+        "report",
+        "--out",
+        str(out),
+        "--role",
+        "centre",
+        "--lead-centre",
+        LEAD_CENTRE,
+        "--centre",
+        peer,
+        "--database-url",
+        seeded_sqlite,
+        env={"CARTGOV_PSEUDONYM_SECRET": SECRET},
+    )
     assert result.returncode == 0, result.stderr
     text = out.read_text(encoding="utf-8")
     assert f"centre={LEAD_LABELS[peer]}" in text
@@ -191,8 +227,11 @@ def test_no_metric_table_under_any_grouping_yields_a_count_to_the_attacks(data, 
     """Every proportion metric, by centre, product, quarter, age and for England, under narrow filters: the tables
     an observer is given (limits, expected and ratios included) give the table attacks nothing."""
     observer = Gate(Policy.for_viewer(Viewer("o", "observer"), CODES, SECRET))
-    views = [Filters(), Filters(centre=(SMALLEST,), age=("children",)),
-             Filters(product=("tisa-cel",), age=("tya",), start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 30))]
+    views = [
+        Filters(),
+        Filters(centre=(SMALLEST,), age=("children",)),
+        Filters(product=("tisa-cel",), age=("tya",), start=dt.date(2026, 8, 1), end=dt.date(2026, 9, 30)),
+    ]
     found = []
     for metric_id in metrics.proportions():
         for by in ("centre", "product", "quarter", "age", None):

@@ -19,8 +19,31 @@ from tests.conftest import SAMPLE
 
 TARGETS = [0.0, 0.001, 0.02, 0.08, 0.3, 0.5, 0.9, 0.978, 0.999, 1.0]
 SIZES = [*range(1, 61), 75, 100, 137, 200, 333, 500, 750, 1000, 1500, 2000]
-EXPECTED = [0.01, 0.02, 0.05, 0.08, 0.1, 0.196, 0.3, 0.5, 0.9, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 35.0, 50.0, 80.0,
-            120.0, 200.0, 350.0, 500.0]
+EXPECTED = [
+    0.01,
+    0.02,
+    0.05,
+    0.08,
+    0.1,
+    0.196,
+    0.3,
+    0.5,
+    0.9,
+    1.0,
+    2.0,
+    3.0,
+    5.0,
+    8.0,
+    13.0,
+    20.0,
+    35.0,
+    50.0,
+    80.0,
+    120.0,
+    200.0,
+    350.0,
+    500.0,
+]
 SEVERITY = {"within": 0, "above_95": 1, "below_95": 1, "above_99.8": 2, "below_99.8": 2}
 
 
@@ -39,15 +62,30 @@ def exact_flag(high, low, alarm=0.001, alert=0.025) -> str:
 
 def proportion_rows(n: int, target: float) -> pl.DataFrame:
     x = np.arange(n + 1)
-    return pl.DataFrame({"group": [f"x{k}" for k in x], "numerator": x, "denominator": np.full(n + 1, n),
-                         "rate": x / n, "expected": np.full(n + 1, None, float), "ratio": np.full(n + 1, None, float)})
+    return pl.DataFrame(
+        {
+            "group": [f"x{k}" for k in x],
+            "numerator": x,
+            "denominator": np.full(n + 1, n),
+            "rate": x / n,
+            "expected": np.full(n + 1, None, float),
+            "ratio": np.full(n + 1, None, float),
+        }
+    )
 
 
 def ratio_rows(expected: float) -> pl.DataFrame:
     observed = np.arange(int(expected + 8 * math.sqrt(expected) + 8))
-    return pl.DataFrame({"group": [f"o{k}" for k in observed], "numerator": observed,
-                         "denominator": np.full(len(observed), 1000), "rate": observed / 1000,
-                         "expected": np.full(len(observed), expected), "ratio": observed / expected})
+    return pl.DataFrame(
+        {
+            "group": [f"o{k}" for k in observed],
+            "numerator": observed,
+            "denominator": np.full(len(observed), 1000),
+            "rate": observed / 1000,
+            "expected": np.full(len(observed), expected),
+            "ratio": observed / expected,
+        }
+    )
 
 
 def beyond_lines_agree(rows: pl.DataFrame, value: str) -> None:
@@ -78,12 +116,14 @@ def binomial_tails(x: int, n: int, p: Fraction) -> tuple[Fraction, Fraction]:
     return sum(pmf[x:], Fraction(0)), sum(pmf[: x + 1], Fraction(0))
 
 
-@pytest.mark.parametrize("target", [Fraction(0), Fraction(1, 1000), Fraction(2, 25), Fraction(1, 2),
-                                    Fraction(489, 500), Fraction(1)])
+@pytest.mark.parametrize(
+    "target", [Fraction(0), Fraction(1, 1000), Fraction(2, 25), Fraction(1, 2), Fraction(489, 500), Fraction(1)]
+)
 def test_small_centres_are_flagged_as_exact_rational_arithmetic_says(target):
     for n in range(1, 26):
-        rows, _, _ = with_funnel(proportion_rows(n, float(target)), float(target), ratio_based=False,
-                                 overdispersion=False)
+        rows, _, _ = with_funnel(
+            proportion_rows(n, float(target)), float(target), ratio_based=False, overdispersion=False
+        )
         for x, flag in enumerate(rows["flag"].to_list()):
             high, low = binomial_tails(x, n, target)
             # At 1/1000 a tail of exactly 0.1% is not under 0.1%: thresholds as exact fractions too.

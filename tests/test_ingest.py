@@ -85,13 +85,24 @@ REFUSED = [
     ("a BOM only", b"\xef\xbb\xbf", "the file is empty"),  # once an IndexError that crashed the batch
     ("header only", ",".join(INFUSIONS.columns).encode() + b"\n", "the file has a header but no data rows"),
     ("semicolon-delimited", INFUSIONS.head(3).write_csv(separator=";").encode(), "separated by ';'"),
-    ("Latin-1 bytes", INFUSIONS.head(3).with_columns(pl.lit("Caf\u00e9").alias("sex")).write_csv().encode("latin-1"),
-     "not UTF-8 (byte 0xe9 on line 2)"),
-    ("a required column missing", INFUSIONS.head(3).drop("centre_code").write_csv().encode(),
-     "required column(s) missing: centre_code"),
-    ("dates as 14/03/2025", INFUSIONS.head(3).with_columns(
-        pl.col("infusion_date").str.strptime(pl.Date).dt.strftime("%d/%m/%Y")).write_csv().encode(),
-     "dates must be ISO 8601, e.g. 2025-03-14; column infusion_date, row 1 has "),
+    (
+        "Latin-1 bytes",
+        INFUSIONS.head(3).with_columns(pl.lit("Caf\u00e9").alias("sex")).write_csv().encode("latin-1"),
+        "not UTF-8 (byte 0xe9 on line 2)",
+    ),
+    (
+        "a required column missing",
+        INFUSIONS.head(3).drop("centre_code").write_csv().encode(),
+        "required column(s) missing: centre_code",
+    ),
+    (
+        "dates as 14/03/2025",
+        INFUSIONS.head(3)
+        .with_columns(pl.col("infusion_date").str.strptime(pl.Date).dt.strftime("%d/%m/%Y"))
+        .write_csv()
+        .encode(),
+        "dates must be ISO 8601, e.g. 2025-03-14; column infusion_date, row 1 has ",
+    ),
     ("UTF-16", INFUSIONS.head(3).write_csv().encode("utf-16"), "not UTF-8 (byte 0xff on line 1)"),
     ("a NUL byte", INFUSIONS.head(3).write_csv().replace("EP", "EP\x00", 1).encode(), "a NUL byte (0x00) on line 2"),
 ]
@@ -125,16 +136,22 @@ def test_a_refused_file_does_not_stop_the_other_files_of_the_batch(seeded, tmp_p
     write(tmp_path, infusions)
     (tmp_path / "followup.csv").write_bytes(b"")
     report = ingest(seeded, [tmp_path], extract_date=EXTRACT)
-    assert [(f.table, f.accepted, f.refused) for f in report.files] == [("infusions", 5, False),
-                                                                       ("followup", 0, True)]
+    assert [(f.table, f.accepted, f.refused) for f in report.files] == [("infusions", 5, False), ("followup", 0, True)]
     assert report.exit_code == 1
 
 
 ODD_PARQUET_COLUMNS = [
-    ("a list", pl.Series("doses", [[1, 2]] * 5), "column doses is List(Int64) in the Parquet file, which cannot be "
-                                                 "read as text; send text, numbers, dates or true/false"),
-    ("a duration", pl.Series("stay", [dt.timedelta(days=3)] * 5), "column stay is Duration(time_unit='us') in the "
-                                                                  "Parquet file, which cannot be read as text"),
+    (
+        "a list",
+        pl.Series("doses", [[1, 2]] * 5),
+        "column doses is List(Int64) in the Parquet file, which cannot be "
+        "read as text; send text, numbers, dates or true/false",
+    ),
+    (
+        "a duration",
+        pl.Series("stay", [dt.timedelta(days=3)] * 5),
+        "column stay is Duration(time_unit='us') in the Parquet file, which cannot be read as text",
+    ),
     ("bytes not UTF-8", pl.Series("blob", [b"\xff\xfe"] * 5), "column blob holds bytes that are not UTF-8 text"),
 ]
 
@@ -150,13 +167,15 @@ def test_a_parquet_column_that_cannot_be_read_as_text_refuses_the_file(seeded, t
 
 # --- Accepted as they are ---
 
+
 @pytest.mark.parametrize("variant", ["bom", "crlf", "parquet"])
 def test_bom_crlf_and_parquet_files_are_read_like_plain_csv(seeded, tmp_path, variant):
     infusions, _ = new_episodes()
     if variant == "parquet":
         path = tmp_path / "infusions.parquet"
-        infusions.with_columns(pl.col("infusion_date").str.strptime(pl.Date),
-                               pl.col("age_at_infusion").cast(pl.Int32)).write_parquet(path)
+        infusions.with_columns(
+            pl.col("infusion_date").str.strptime(pl.Date), pl.col("age_at_infusion").cast(pl.Int32)
+        ).write_parquet(path)
     else:
         text = infusions.write_csv().encode()
         path = tmp_path / "infusions.csv"
@@ -192,8 +211,9 @@ QUARANTINED = [
 
 
 @pytest.mark.parametrize(("case", "change", "column", "rule"), QUARANTINED, ids=[c[0] for c in QUARANTINED])
-def test_a_broken_row_is_quarantined_with_its_reason_and_the_rest_committed(seeded, tmp_path, case, change, column,
-                                                                           rule):
+def test_a_broken_row_is_quarantined_with_its_reason_and_the_rest_committed(
+    seeded, tmp_path, case, change, column, rule
+):
     infusions, _ = new_episodes()
     infusions = infusions.filter(pl.col("referral_id").is_not_null())
     broken = infusions.with_columns(
@@ -222,12 +242,20 @@ def test_a_key_sent_again_in_a_later_file_replaces_the_row(seeded, tmp_path):
     infusions, _ = new_episodes()
     ingest_one(seeded, write(tmp_path, infusions))
     (tmp_path / "again").mkdir()
-    _, file = ingest_one(seeded, write(tmp_path / "again", infusions.head(1).with_columns(
-        pl.lit("30").alias("age_at_infusion"))))
+    _, file = ingest_one(
+        seeded, write(tmp_path / "again", infusions.head(1).with_columns(pl.lit("30").alias("age_at_infusion")))
+    )
     assert file.accepted == 1
     with seeded.connect() as connection:
-        ages = connection.execute(sa.select(store.DATA_TABLES["infusions"].c.age_at_infusion).where(
-            store.DATA_TABLES["infusions"].c.episode_id == infusions["episode_id"][0])).scalars().all()
+        ages = (
+            connection.execute(
+                sa.select(store.DATA_TABLES["infusions"].c.age_at_infusion).where(
+                    store.DATA_TABLES["infusions"].c.episode_id == infusions["episode_id"][0]
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert ages == [30]
 
 
@@ -242,6 +270,7 @@ def test_a_corrected_row_resolves_its_quarantine_entry(seeded, tmp_path):
 
 
 # --- Orphans ---
+
 
 def test_a_followup_without_its_infusion_waits_and_is_committed_when_the_parent_arrives(seeded, tmp_path):
     infusions, followup = new_episodes()
@@ -258,20 +287,26 @@ def test_a_followup_without_its_infusion_waits_and_is_committed_when_the_parent_
     after = counts(seeded)
     assert after["followup"] == before["followup"] + 5 and after["infusions"] == before["infusions"] + 5
     with seeded.connect() as connection:
-        open_rows = connection.execute(sa.select(sa.func.count()).select_from(store.quarantine).where(
-            store.quarantine.c.released_at.is_(None))).scalar_one()
+        open_rows = connection.execute(
+            sa.select(sa.func.count()).select_from(store.quarantine).where(store.quarantine.c.released_at.is_(None))
+        ).scalar_one()
     assert open_rows == 0
 
 
 def test_the_bad_submission_goes_in_except_its_broken_rows(seeded):
     report = ingest(seeded, [BAD_SUBMISSION])
     by_table = {f.table: (f.rows_read, f.accepted, f.quarantined) for f in report.files}
-    assert by_table == {"centres": (24, 23, 1), "referrals": (16, 16, 0), "infusions": (16, 9, 7),
-                        "followup": (16, 5, 11)}
+    assert by_table == {
+        "centres": (24, 23, 1),
+        "referrals": (16, 16, 0),
+        "infusions": (16, 9, 7),
+        "followup": (16, 5, 11),
+    }
     assert report.exit_code == 1
 
 
 # --- Nothing lost, whatever the corruption ---
+
 
 def _corrupt(data: bytes, operation: str, position: float, payload: bytes) -> bytes:
     cut = int(position * len(data))
@@ -280,19 +315,26 @@ def _corrupt(data: bytes, operation: str, position: float, payload: bytes) -> by
     if operation == "insert":
         return data[:cut] + payload + data[cut:]
     if operation == "overwrite":
-        return data[:cut] + payload + data[cut + len(payload):]
+        return data[:cut] + payload + data[cut + len(payload) :]
     if operation == "shuffle_lines":
         lines = data.split(b"\n")
         return b"\n".join(lines[:1] + list(reversed(lines[1:])))
     return data.replace(b",", payload[:1] or b";", 3)
 
 
-@settings(max_examples=int(os.environ.get("CARTGOV_HYPOTHESIS_EXAMPLES", "150")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(operation=st.sampled_from(["truncate", "insert", "overwrite", "shuffle_lines", "delimiter"]),
-       position=st.floats(0, 1), payload=st.binary(max_size=40) | st.sampled_from([b'"', b"\n", b",,", b"\xff\xfe"]))
-def test_any_corruption_never_crashes_and_never_loses_a_row(seeded_sqlite, tmp_path_factory, operation, position,
-                                                            payload):
+@settings(
+    max_examples=int(os.environ.get("CARTGOV_HYPOTHESIS_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    operation=st.sampled_from(["truncate", "insert", "overwrite", "shuffle_lines", "delimiter"]),
+    position=st.floats(0, 1),
+    payload=st.binary(max_size=40) | st.sampled_from([b'"', b"\n", b",,", b"\xff\xfe"]),
+)
+def test_any_corruption_never_crashes_and_never_loses_a_row(
+    seeded_sqlite, tmp_path_factory, operation, position, payload
+):
     engine = store.engine_for(seeded_sqlite)
     infusions, _ = new_episodes(8)
     folder = tmp_path_factory.mktemp("corrupt")
@@ -309,8 +351,11 @@ def test_any_corruption_never_crashes_and_never_loses_a_row(seeded_sqlite, tmp_p
     else:
         assert file.accepted + file.quarantined == file.rows_read
         with engine.connect() as connection:
-            stored = connection.execute(sa.select(sa.func.count()).select_from(store.quarantine).where(
-                store.quarantine.c.batch_id == report.batch_id)).scalar_one()
+            stored = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(store.quarantine)
+                .where(store.quarantine.c.batch_id == report.batch_id)
+            ).scalar_one()
         assert report.batch_id is None or stored == file.quarantined
 
 
@@ -323,19 +368,65 @@ DATE_COLUMNS = {t: [c for c, dtype in polars_schema(t).items() if dtype == pl.Da
 HUGE_CELL = "A" * (10 * 1024 * 1024)  # 10 MB, built once
 ODD_VALUES = {  # what a cell of each type may wrongly hold
     pl.Int64: ["sixty", "3.5", "3.0", "1e3", "-1", "99999999999999999999", "NaN", "inf", "0x1F", "1,000"],
-    pl.Date: ["14/03/2025", "2025/03/14", "2025-3-4", "20250314", "2025-03-14T10:00:00", "2025-02-30", "0000-06-01",
-              "-0001-06-01", "+10000-01-01", "1900-01-01"],
+    pl.Date: [
+        "14/03/2025",
+        "2025/03/14",
+        "2025-3-4",
+        "20250314",
+        "2025-03-14T10:00:00",
+        "2025-02-30",
+        "0000-06-01",
+        "-0001-06-01",
+        "+10000-01-01",
+        "1900-01-01",
+    ],
     pl.Boolean: ["yes", "maybe", "TRUE", "0", "2", "on"],
-    pl.Utf8: ["Caf\u00e9", "\u00e9t\u00e9 \u20ac", '"quoted"', "a,b", "line\nbreak", "=1+1", "lower case", "EP0000001",
-              "RF0000001", "LDN01", "axi-cel", "TA872"],
+    pl.Utf8: [
+        "Caf\u00e9",
+        "\u00e9t\u00e9 \u20ac",
+        '"quoted"',
+        "a,b",
+        "line\nbreak",
+        "=1+1",
+        "lower case",
+        "EP0000001",
+        "RF0000001",
+        "LDN01",
+        "axi-cel",
+        "TA872",
+    ],
 }
 ANY_TYPE = ["", " ", "null", "N/A", "42", "2025-03-14", "true"]
 # Names that clash with the reader's or the quarantine's own bookkeeping, or nearly match a contract column.
-ODD_NAMES = ["_row", "row", "reasons", "missing_parent_only", "_centre", "index", "", " episode_id", "EPISODE_ID",
-             "referral_id", "episode_id"]
+ODD_NAMES = [
+    "_row",
+    "row",
+    "reasons",
+    "missing_parent_only",
+    "_centre",
+    "index",
+    "",
+    " episode_id",
+    "EPISODE_ID",
+    "referral_id",
+    "episode_id",
+]
 BYTE_LEVEL = ["latin1", "utf16", "invalid_utf8", "nul_byte", "truncate"]
-KINDS = ["shuffle_columns", "rename_column", "drop_column", "duplicate_column", "extra_column", "retype",
-         "reformat_dates", "null", "null_key", "duplicate_row", "stored_key", "huge_cell", *BYTE_LEVEL]
+KINDS = [
+    "shuffle_columns",
+    "rename_column",
+    "drop_column",
+    "duplicate_column",
+    "extra_column",
+    "retype",
+    "reformat_dates",
+    "null",
+    "null_key",
+    "duplicate_row",
+    "stored_key",
+    "huge_cell",
+    *BYTE_LEVEL,
+]
 
 
 @dataclass(frozen=True)
@@ -359,14 +450,20 @@ def mutations(draw) -> Mutation:
     if kind in ("null_key", "stored_key"):
         return Mutation(kind, table, PRIMARY_KEYS[table], draw(st.integers(0, 4)))
     if kind == "reformat_dates":
-        return Mutation(kind, table, draw(st.sampled_from(DATE_COLUMNS[table])), draw(st.integers(-1, 4)),
-                        draw(st.sampled_from(["%d/%m/%Y", "%Y/%m/%d", "%d-%b-%Y", "%Y%m%d"])))
+        return Mutation(
+            kind,
+            table,
+            draw(st.sampled_from(DATE_COLUMNS[table])),
+            draw(st.integers(-1, 4)),
+            draw(st.sampled_from(["%d/%m/%Y", "%Y/%m/%d", "%d-%b-%Y", "%Y%m%d"])),
+        )
     column, row = draw(st.sampled_from(list(polars_schema(table)))), draw(st.integers(0, 4))
     if kind in ("rename_column", "extra_column"):
         return Mutation(kind, table, column, row, draw(st.sampled_from(ODD_NAMES)))
     if kind == "retype":
-        return Mutation(kind, table, column, row, draw(st.sampled_from(ODD_VALUES[polars_schema(table)[column]]
-                                                                       + ANY_TYPE)))
+        return Mutation(
+            kind, table, column, row, draw(st.sampled_from(ODD_VALUES[polars_schema(table)[column]] + ANY_TYPE))
+        )
     return Mutation(kind, table, column, row)
 
 
@@ -376,9 +473,15 @@ def new_submission(n: int = 4) -> dict[str, dict]:
     infusions = infusions.with_columns(pl.col("referral_id").str.replace("RF", "RFN"))
     referrals = REFERRALS.join(infusions.select(pl.col("referral_id").str.replace("RFN", "RF")), on="referral_id")
     referrals = referrals.with_columns(pl.col("referral_id").str.replace("RF", "RFN"))
-    return {table: {"header": list(frame.columns), "rows": [list(row) for row in frame.iter_rows()],
-                    "codec": "utf-8", "bytes": []}
-            for table, frame in zip(TABLES, (referrals, infusions, followup), strict=True)}
+    return {
+        table: {
+            "header": list(frame.columns),
+            "rows": [list(row) for row in frame.iter_rows()],
+            "codec": "utf-8",
+            "bytes": [],
+        }
+        for table, frame in zip(TABLES, (referrals, infusions, followup), strict=True)
+    }
 
 
 def _apply(table: dict, m: Mutation) -> None:
@@ -414,8 +517,13 @@ def _apply(table: dict, m: Mutation) -> None:
             with contextlib.suppress(TypeError, ValueError):  # not a date: left as it is
                 row[c] = dt.date.fromisoformat(row[c]).strftime(m.value)
     elif rows:
-        rows[m.row % len(rows)][c] = {"retype": m.value, "null": None, "null_key": None,
-                                      "stored_key": STORED_KEYS[m.table], "huge_cell": HUGE_CELL}[m.kind]
+        rows[m.row % len(rows)][c] = {
+            "retype": m.value,
+            "null": None,
+            "null_key": None,
+            "stored_key": STORED_KEYS[m.table],
+            "huge_cell": HUGE_CELL,
+        }[m.kind]
 
 
 def _file_bytes(table: dict) -> bytes:
@@ -444,15 +552,20 @@ def seeded_template(seeded_sqlite) -> Path:
     return Path(seeded_sqlite.removeprefix("sqlite:///"))
 
 
-@settings(max_examples=int(os.environ.get("CARTGOV_HYPOTHESIS_EXAMPLES", "150")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("CARTGOV_HYPOTHESIS_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(damage=st.lists(mutations(), max_size=5))
 # Each of these once crashed the batch or lost a row's reasons (see data_contracts/submission.py, dashboard/ingest.py).
 @example(damage=[Mutation("retype", "referrals", "referral_date", 0, "0000-06-01")])
 @example(damage=[Mutation("nul_byte", "infusions", at=0.5)])
 @example(damage=[Mutation("extra_column", "infusions", "sex", 0, "_row")])
-@example(damage=[Mutation("extra_column", "infusions", "sex", 0, name) for name in ("reasons", "missing_parent_only")]
-         + [Mutation("retype", "infusions", "sex", 1, "lower case")])
+@example(
+    damage=[Mutation("extra_column", "infusions", "sex", 0, name) for name in ("reasons", "missing_parent_only")]
+    + [Mutation("retype", "infusions", "sex", 1, "lower case")]
+)
 @example(damage=[Mutation("huge_cell", "infusions", "centre_code", 1)])
 def test_any_structured_corruption_never_crashes_and_never_loses_a_row(seeded_template, damage):
     submission = new_submission()
@@ -481,8 +594,9 @@ def _check_structured_corruption(engine: sa.Engine, folder: Path, sent: dict[str
     files = {f.table: f for f in report.files}
     assert list(files) == list(TABLES) and len(report.files) == len(TABLES)  # and nothing waited from before
     refused = [f for f in report.files if f.refused]
-    assert report.exit_code == (2 if len(refused) == len(TABLES) else
-                                1 if refused or any(f.quarantined for f in report.files) else 0)
+    assert report.exit_code == (
+        2 if len(refused) == len(TABLES) else 1 if refused or any(f.quarantined for f in report.files) else 0
+    )
     assert after["ingest_batches"] == before["ingest_batches"] + len(TABLES)
     assert after["data_version"] == before["data_version"] + 1
     assert after["quarantine"] == before["quarantine"] + sum(f.quarantined for f in report.files)
@@ -492,8 +606,11 @@ def _check_structured_corruption(engine: sa.Engine, folder: Path, sent: dict[str
             assert file.accepted + file.quarantined == file.rows_read
             assert len(file.message or "") < 1000  # a message never quotes a 10 MB cell back
             q = store.quarantine
-            stored = connection.execute(sa.select(q.c.row_number, q.c.reasons, q.c.original_values).where(
-                q.c.batch_id == report.batch_id, q.c.path == file.path)).all()
+            stored = connection.execute(
+                sa.select(q.c.row_number, q.c.reasons, q.c.original_values).where(
+                    q.c.batch_id == report.batch_id, q.c.path == file.path
+                )
+            ).all()
             if file.refused:  # nothing from it is written, and the message says which file and what to fix
                 assert (file.rows_read, file.accepted, stored, after[name]) == (0, 0, [], before[name])
                 assert file.message and f"{name}.csv" in file.message
@@ -504,8 +621,10 @@ def _check_structured_corruption(engine: sa.Engine, folder: Path, sent: dict[str
             sent_rows = {values.pop(ROW): values for values in file.check.text.iter_rows(named=True)}
             for row, reasons, original in stored:
                 # A cell too long is held whatever its column, an extra one too; every other rule is the contract's.
-                assert reasons and all(r["rule"] and (r["column"] in polars_schema(name)
-                                                      or r["rule"].startswith("cell_too_long")) for r in reasons)
+                assert reasons and all(
+                    r["rule"] and (r["column"] in polars_schema(name) or r["rule"].startswith("cell_too_long"))
+                    for r in reasons
+                )
                 assert all(len(r["value"] or "") < 300 for r in reasons)
                 # Each held row keeps that very row's values and reasons, never a neighbour's.
                 assert original == sent_rows[row]
@@ -535,9 +654,13 @@ def test_a_nul_byte_is_refused_and_a_year_0_date_quarantined_on_both_back_ends(s
     ingest(engine, [SAMPLE])
     infusions, _ = new_episodes(2)
     (tmp_path / "infusions.csv").write_bytes(infusions.write_csv().replace("EPN", "EPN\x00").encode())
-    write(tmp_path, REFERRALS.head(2).with_columns(pl.col("referral_id") + "N",
-                                                   pl.Series("referral_date", ["0000-06-01", "2018-11-01"])),
-          "referrals.csv")
+    write(
+        tmp_path,
+        REFERRALS.head(2).with_columns(
+            pl.col("referral_id") + "N", pl.Series("referral_date", ["0000-06-01", "2018-11-01"])
+        ),
+        "referrals.csv",
+    )
     report = ingest(engine, [tmp_path], extract_date=EXTRACT)
     referrals, infusions = report.files
     assert (referrals.accepted, referrals.quarantined, referrals.problems[0]["rule"][:8]) == (1, 1, "iso_date")
@@ -560,9 +683,14 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def run_measured(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, float]:
     """`cartgov ARGS` in a new process, as run_cli does, and that process's peak memory (RSS) in MiB."""
     peak = tmp_path / "peak"
-    result = subprocess.run([sys.executable, "-c", _MEASURED, str(peak), sys.executable, "-m", "dashboard", *args],
-                            capture_output=True, text=True, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})},
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURED, str(peak), sys.executable, "-m", "dashboard", *args],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
     return result, int(peak.read_text()) / 1024
 
 
@@ -586,8 +714,9 @@ def seeded_store(url: str) -> sa.Engine:
 
 
 def with_cell(frame: pl.DataFrame, row: int, column: str, value: str) -> pl.DataFrame:
-    return frame.with_columns(pl.when(pl.int_range(pl.len()) == row - 1).then(pl.lit(value)).otherwise(pl.col(column))
-                              .alias(column))
+    return frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == row - 1).then(pl.lit(value)).otherwise(pl.col(column)).alias(column)
+    )
 
 
 MiB = 1024 * 1024
@@ -603,8 +732,16 @@ def test_a_40_mb_cell_is_held_with_a_preview_in_bounded_memory_and_store(store_u
     sent.write_csv(path) if fmt == "csv" else sent.write_parquet(path)
     before = store_bytes(store_url)
 
-    result, peak = run_measured(tmp_path, "ingest", str(path), "--extract-date", "2026-09-30", "--format", "json",
-                                env={"CARTGOV_DATABASE_URL": store_url})
+    result, peak = run_measured(
+        tmp_path,
+        "ingest",
+        str(path),
+        "--extract-date",
+        "2026-09-30",
+        "--format",
+        "json",
+        env={"CARTGOV_DATABASE_URL": store_url},
+    )
     grown = store_bytes(store_url) - before
     assert result.returncode == 1, result.stderr
     (file,) = json.loads(result.stdout)["files"]
@@ -612,7 +749,8 @@ def test_a_40_mb_cell_is_held_with_a_preview_in_bounded_memory_and_store(store_u
     # One reason for the cell, its length, not also the rule its preview happens to break.
     assert (file["accepted"], file["quarantined"]) == (4, 1)
     assert [(p["row"], p["column"], p["rule"], p["value"]) for p in file["problems"]] == [
-        (2, "sex", "cell_too_long (at most 1,000 characters)", preview)]
+        (2, "sex", "cell_too_long (at most 1,000 characters)", preview)
+    ]
     with engine.connect() as connection:
         (held,) = connection.execute(sa.select(store.quarantine)).mappings().all()
     assert held["row_number"] == 2 and held["original_values"]["sex"] == preview
@@ -641,21 +779,34 @@ def test_300000_invalid_rows_refuse_the_file_whole_in_bounded_memory_and_store(s
         common = "age_at_infusion breaks not_nullable: 20,000 rows; care_setting breaks not_nullable: 20,000 rows"
     before = store_bytes(store_url)
 
-    result, peak = run_measured(tmp_path, "ingest", str(path), "--extract-date", "2026-09-30", "--format", "json",
-                                env={"CARTGOV_DATABASE_URL": store_url})
+    result, peak = run_measured(
+        tmp_path,
+        "ingest",
+        str(path),
+        "--extract-date",
+        "2026-09-30",
+        "--format",
+        "json",
+        env={"CARTGOV_DATABASE_URL": store_url},
+    )
     grown = store_bytes(store_url) - before
     assert result.returncode == 2, result.stderr
     (file,) = json.loads(result.stdout)["files"]
     assert (file["refused"], file["rows_read"], file["accepted"], file["quarantined"]) == (True, 0, 0, 0)
     # Checking stopped after the first 20,000 rows: enough to know the file is over the limit.
-    assert file["message"].startswith(f"{path}: 20,000 of the first 20,000 of 300,000 rows break a rule, more than "
-                                      "the 10,000 one file may have held in quarantine (CARTGOV_MAX_QUARANTINED_ROWS); "
-                                      "the file is refused whole. Most common: ")
+    assert file["message"].startswith(
+        f"{path}: 20,000 of the first 20,000 of 300,000 rows break a rule, more than "
+        "the 10,000 one file may have held in quarantine (CARTGOV_MAX_QUARANTINED_ROWS); "
+        "the file is refused whole. Most common: "
+    )
     assert common in file["message"]
     after = counts(engine)
     with engine.connect() as connection:
-        (batch,) = connection.execute(sa.select(store.ingest_batches).where(
-            store.ingest_batches.c.path == str(path))).mappings().all()
+        (batch,) = (
+            connection.execute(sa.select(store.ingest_batches).where(store.ingest_batches.c.path == str(path)))
+            .mappings()
+            .all()
+        )
     assert (batch["refused"], batch["message"]) == (True, file["message"])
     assert after.pop("ingest_batches") == before_counts.pop("ingest_batches") + 1
     assert after.pop("data_version") == before_counts.pop("data_version") + 1
@@ -681,9 +832,11 @@ def test_rows_under_the_row_limit_but_too_big_to_hold_refuse_the_file_whole(stor
     (file,) = report.files
     assert (file.refused, file.rows_read, file.accepted, file.quarantined) == (True, 0, 0, 0)
     assert file.message.startswith(f"{path}: the 5,000 rows that break a rule would take 23,")
-    assert ("bytes in quarantine (values and reasons), more than the 8,388,608 one file may have held "
-            "(CARTGOV_MAX_QUARANTINED_BYTES); the file is refused whole. Most common: sex breaks "
-            "isin(female, male, other, not_stated): 5,000 rows") in file.message
+    assert (
+        "bytes in quarantine (values and reasons), more than the 8,388,608 one file may have held "
+        "(CARTGOV_MAX_QUARANTINED_BYTES); the file is refused whole. Most common: sex breaks "
+        "isin(female, male, other, not_stated): 5,000 rows"
+    ) in file.message
     assert grown < 1 * MiB, f"the store grew by {grown / MiB:.1f} MiB"
 
 
@@ -708,17 +861,28 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(seeded_sqlite, 
     before = counts(engine)
     engine.dispose()
     path = _expanding(tmp_path, case)
-    result, peak = run_measured(tmp_path, "ingest", str(path), "--extract-date", "2026-09-30", "--format", "json",
-                                env={"CARTGOV_DATABASE_URL": seeded_sqlite, "CARTGOV_MAX_FILE_BYTES": "10000000"})
+    result, peak = run_measured(
+        tmp_path,
+        "ingest",
+        str(path),
+        "--extract-date",
+        "2026-09-30",
+        "--format",
+        "json",
+        env={"CARTGOV_DATABASE_URL": seeded_sqlite, "CARTGOV_MAX_FILE_BYTES": "10000000"},
+    )
     assert result.returncode == 2, result.stderr
     (file,) = json.loads(result.stdout)["files"]
     assert file["refused"] and file["message"].startswith(f"{path}: ")
-    size = {"csv": f"{path}: {path.stat().st_size:,} bytes, ",
-            "parquet uncompressed": f" bytes once uncompressed ({path.stat().st_size:,} on disk), ",
-            "parquet dictionary": f" bytes of text once read ({path.stat().st_size:,} on disk), "}[case]
+    size = {
+        "csv": f"{path}: {path.stat().st_size:,} bytes, ",
+        "parquet uncompressed": f" bytes once uncompressed ({path.stat().st_size:,} on disk), ",
+        "parquet dictionary": f" bytes of text once read ({path.stat().st_size:,} on disk), ",
+    }[case]
     assert size in file["message"]
-    assert file["message"].endswith("more than the 10,000,000 bytes a file may have (CARTGOV_MAX_FILE_BYTES); split "
-                                    "the file, or raise the limit")
+    assert file["message"].endswith(
+        "more than the 10,000,000 bytes a file may have (CARTGOV_MAX_FILE_BYTES); split the file, or raise the limit"
+    )
     after = counts(engine)
     assert after.pop("ingest_batches") == before.pop("ingest_batches") + 1
     assert after.pop("data_version") == before.pop("data_version") + 1
@@ -729,20 +893,44 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(seeded_sqlite, 
 
 def test_the_limits_can_be_set_on_the_command_line(seeded_sqlite, tmp_path):
     path = _expanding(tmp_path, "csv")
-    result = run_cli("validate", str(path), "--extract-date", "2026-09-30", "--max-file-bytes", "10000000",
-                     "--database-url", seeded_sqlite)
+    result = run_cli(
+        "validate",
+        str(path),
+        "--extract-date",
+        "2026-09-30",
+        "--max-file-bytes",
+        "10000000",
+        "--database-url",
+        seeded_sqlite,
+    )
     assert result.returncode == 2 and "more than the 10,000,000 bytes" in result.stdout, result.stderr
-    result = run_cli("validate", str(path), "--extract-date", "2026-09-30", "--max-cell-chars", "100",
-                     "--max-quarantined-rows", "0", "--database-url", seeded_sqlite)
+    result = run_cli(
+        "validate",
+        str(path),
+        "--extract-date",
+        "2026-09-30",
+        "--max-cell-chars",
+        "100",
+        "--max-quarantined-rows",
+        "0",
+        "--database-url",
+        seeded_sqlite,
+    )
     assert result.returncode == 2 and "1 of 5 rows break a rule, more than the 0" in result.stdout, result.stderr
-    result = run_cli("validate", str(path), "--extract-date", "2026-09-30", "--database-url", seeded_sqlite,
-                     env={"CARTGOV_MAX_CELL_CHARS": "many"})
+    result = run_cli(
+        "validate",
+        str(path),
+        "--extract-date",
+        "2026-09-30",
+        "--database-url",
+        seeded_sqlite,
+        env={"CARTGOV_MAX_CELL_CHARS": "many"},
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "cartgov: CARTGOV_MAX_CELL_CHARS must be a whole number of at least 1, not 'many'"
 
 
-def test_a_long_cell_in_any_column_holds_its_row_and_a_long_column_name_refuses_the_file(seeded, tmp_path,
-                                                                                         monkeypatch):
+def test_a_long_cell_in_any_column_holds_its_row_and_a_long_column_name_refuses_the_file(seeded, tmp_path, monkeypatch):
     monkeypatch.setenv("CARTGOV_MAX_CELL_CHARS", "40")
     infusions, _ = new_episodes()
     long_note = "é" * 41  # characters, not bytes: 82 bytes of UTF-8
@@ -750,16 +938,18 @@ def test_a_long_cell_in_any_column_holds_its_row_and_a_long_column_name_refuses_
     _, file = ingest_one(seeded, write(tmp_path, sent))
     assert (file.accepted, file.quarantined, file.message) == (4, 1, "unknown column(s) ignored: notes")
     assert [(p["row"], p["column"], p["rule"], p["value"]) for p in file.problems] == [
-        (3, "notes", "cell_too_long (at most 40 characters)", long_note)]  # under 200 characters: quoted whole
+        (3, "notes", "cell_too_long (at most 40 characters)", long_note)
+    ]  # under 200 characters: quoted whole
     (tmp_path / "named").mkdir()
     _, file = ingest_one(seeded, write(tmp_path / "named", infusions.with_columns(pl.lit("x").alias("n" * 41))))
     assert file.refused
-    assert file.message == (f"{tmp_path / 'named' / 'infusions.csv'}: a column name of 41 characters in the header, "
-                            "more than the 40 a cell may have (CARTGOV_MAX_CELL_CHARS)")
+    assert file.message == (
+        f"{tmp_path / 'named' / 'infusions.csv'}: a column name of 41 characters in the header, "
+        "more than the 40 a cell may have (CARTGOV_MAX_CELL_CHARS)"
+    )
 
 
-def test_held_rows_up_to_the_limit_go_to_quarantine_and_beyond_it_the_file_is_refused(seeded, tmp_path,
-                                                                                      monkeypatch):
+def test_held_rows_up_to_the_limit_go_to_quarantine_and_beyond_it_the_file_is_refused(seeded, tmp_path, monkeypatch):
     monkeypatch.setenv("CARTGOV_MAX_QUARANTINED_ROWS", "2")
     infusions, followup = new_episodes()
     broken = with_cell(with_cell(infusions, 2, "sex", "Female"), 4, "sex", "Male")
@@ -771,8 +961,11 @@ def test_held_rows_up_to_the_limit_go_to_quarantine_and_beyond_it_the_file_is_re
     more = more.with_columns(pl.col("episode_id") + "M")
     write(tmp_path / "more", more)
     valid_rows = more["episode_id"].tail(2).implode()  # rows 4 and 5 break no rule
-    write(tmp_path / "more", followup.with_columns(pl.col("episode_id") + "M").filter(
-        pl.col("episode_id").is_in(valid_rows)), "followup.csv")
+    write(
+        tmp_path / "more",
+        followup.with_columns(pl.col("episode_id") + "M").filter(pl.col("episode_id").is_in(valid_rows)),
+        "followup.csv",
+    )
     before = counts(seeded)
     report = ingest(seeded, [tmp_path / "more"], extract_date=EXTRACT)
     refused, followup_file = report.files
@@ -780,7 +973,8 @@ def test_held_rows_up_to_the_limit_go_to_quarantine_and_beyond_it_the_file_is_re
     assert refused.message == (
         f"{tmp_path / 'more' / 'infusions.csv'}: 3 of 5 rows break a rule, more than the 2 one file may have held in "
         "quarantine (CARTGOV_MAX_QUARANTINED_ROWS); the file is refused whole. Most common: sex breaks "
-        "isin(female, male, other, not_stated): 2 rows; age_at_infusion breaks in_range(0, 110): 1 row")
+        "isin(female, male, other, not_stated): 2 rows; age_at_infusion breaks in_range(0, 110): 1 row"
+    )
     # The refused file's two valid rows are not parents: nothing of it is in the store, so their follow-up waits.
     assert (followup_file.refused, followup_file.accepted, followup_file.quarantined) == (False, 0, 2)
     assert {p["rule"] for p in followup_file.problems} == {"missing parent (infusions.episode_id)"}
@@ -789,6 +983,7 @@ def test_held_rows_up_to_the_limit_go_to_quarantine_and_beyond_it_the_file_is_re
 
 # --- The extract date: from the manifest or --extract-date, never today ---
 
+
 def test_a_submission_without_an_extract_date_is_refused_and_writes_nothing(seeded_sqlite, tmp_path):
     infusions, _ = new_episodes()
     write(tmp_path, infusions)
@@ -796,8 +991,10 @@ def test_a_submission_without_an_extract_date_is_refused_and_writes_nothing(seed
     before = counts(engine)
     result = run_cli("ingest", str(tmp_path), "--database-url", seeded_sqlite)
     assert result.returncode == 2, result.stdout
-    assert result.stderr.strip() == (f'cartgov: {tmp_path}: no extract date; put extract_date = "YYYY-MM-DD" in the '
-                                     "folder's manifest.toml or pass --extract-date")
+    assert result.stderr.strip() == (
+        f'cartgov: {tmp_path}: no extract date; put extract_date = "YYYY-MM-DD" in the '
+        "folder's manifest.toml or pass --extract-date"
+    )
     for check in (ingest, validate):  # a folder, or a file named on its own: the same
         for path in (tmp_path, tmp_path / "infusions.csv"):
             with pytest.raises(UsageError, match=rf"^{re.escape(str(path))}: no extract date; "):
@@ -809,13 +1006,20 @@ def test_a_submission_without_an_extract_date_is_refused_and_writes_nothing(seed
 
 def test_manifests_that_disagree_or_cannot_be_read_are_usage_errors(seeded, tmp_path):
     infusions, _ = new_episodes()
-    for name, manifest in (("a", 'extract_date = "2026-09-30"\n'), ("b", 'extract_date = "2026-06-30"\n'),
-                           ("c", "extract_date = 2026-09-31\n"), ("d", 'extract_date = "30/09/2026"\n')):
+    for name, manifest in (
+        ("a", 'extract_date = "2026-09-30"\n'),
+        ("b", 'extract_date = "2026-06-30"\n'),
+        ("c", "extract_date = 2026-09-31\n"),
+        ("d", 'extract_date = "30/09/2026"\n'),
+    ):
         (tmp_path / name).mkdir()
         write(tmp_path / name, infusions)
         (tmp_path / name / "manifest.toml").write_text(manifest)
-    with pytest.raises(UsageError, match=r"manifests disagree on the extract date: .*a/manifest.toml says 2026-09-30, "
-                                         r".*b/manifest.toml says 2026-06-30; pass --extract-date"):
+    with pytest.raises(
+        UsageError,
+        match=r"manifests disagree on the extract date: .*a/manifest.toml says 2026-09-30, "
+        r".*b/manifest.toml says 2026-06-30; pass --extract-date",
+    ):
         validate(seeded, [tmp_path / "a", tmp_path / "b"])
     assert validate(seeded, [tmp_path / "a", tmp_path / "b"], extract_date=EXTRACT).exit_code == 0
     for name in "cd":
@@ -835,6 +1039,7 @@ def test_a_batch_is_synthetic_only_when_every_folder_says_so(tmp_path):
 
 # --- Crash safety ---
 
+
 def _writing(url: str) -> bool:
     """True once the ingest has started writing rows (its transaction is open)."""
     if url.startswith("sqlite"):
@@ -842,9 +1047,12 @@ def _writing(url: str) -> bool:
         return wal.exists() and wal.stat().st_size > 1_000_000
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        busy = connection.execute(sa.text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND query ILIKE 'INSERT INTO%'")).scalar_one()
+        busy = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND query ILIKE 'INSERT INTO%'"
+            )
+        ).scalar_one()
     engine.dispose()
     return busy > 0
 
@@ -856,8 +1064,13 @@ def test_a_killed_ingest_leaves_the_store_as_before_and_a_rerun_completes(store_
     submission = tmp_path / "big"
     synthetic.generate(submission, 20_000, seed=11)
     env = {**os.environ, "CARTGOV_DATABASE_URL": store_url}
-    process = subprocess.Popen([sys.executable, "-m", "dashboard", "ingest", str(submission)], cwd=PROJECT_ROOT,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "ingest", str(submission)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not _writing(store_url):
         assert process.poll() is None, "the ingest ended before it could be killed mid-batch"

@@ -14,8 +14,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_concurrent_sessions_of_mixed_roles_see_only_what_they_may(tmp_path):
-    report = load.run(sessions=6, seconds=15, tier="sample", timeout_s=120, workdir=tmp_path,
-                      chromium=chromium_path())
+    report = load.run(sessions=6, seconds=15, tier="sample", timeout_s=120, workdir=tmp_path, chromium=chromium_path())
     assert {p["role"] for p in report["people"]} == {"national", "centre", "observer", "denied"}
     assert report["errors"] == [], load.render(report)
     assert report["leaks"] == [], load.render(report)

@@ -23,8 +23,11 @@ def _severe_crs_dataset():
     National: axi-cel 3/15 = 0.2, tisa-cel 1/10 = 0.1, all 4/25 = 0.16.
     """
     infusions, followup = [], []
-    centres = (("AAA", "axi-cel", "TA872", 10, 3), ("BBB", "tisa-cel", "TA975", 10, 1),
-               ("CCC", "axi-cel", "TA872", 5, 0))
+    centres = (
+        ("AAA", "axi-cel", "TA872", 10, 3),
+        ("BBB", "tisa-cel", "TA975", 10, 1),
+        ("CCC", "axi-cel", "TA872", 5, 0),
+    )
     for centre, product, ta, patients, severe in centres:
         for i in range(patients):
             episode = f"{centre}{i}"
@@ -74,8 +77,10 @@ def test_picking_a_centre_never_moves_its_benchmark():
 
 def test_grouping_by_product_and_overall():
     data = _severe_crs_dataset()
-    by_product = {r["group"]: (r["numerator"], r["denominator"]) for r in
-                  metrics.compute(data, "crs_severe", by="product").rows.to_dicts()}
+    by_product = {
+        r["group"]: (r["numerator"], r["denominator"])
+        for r in metrics.compute(data, "crs_severe", by="product").rows.to_dicts()
+    }
     assert by_product == {"axi-cel": (3, 15), "tisa-cel": (1, 10)}
     (england,) = metrics.compute(data, "crs_severe").rows.to_dicts()
     assert (england["group"], england["numerator"], england["denominator"]) == ("England", 4, 25)
@@ -166,10 +171,12 @@ def test_overdispersion_is_zero_without_spread_and_widens_limits_with_it():
 
 
 def _chart(rates: list[float]) -> list[tuple[str, int, int, str]]:
-    quarters = pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 1, 1) + dt.timedelta(days=92 * (len(rates) - 1)),
-                             "1q", eager=True)[: len(rates)]
-    counts = pl.DataFrame({"quarter": quarters, "numerator": [round(r * 100) for r in rates],
-                           "denominator": [100] * len(rates)})
+    quarters = pl.date_range(
+        dt.date(2020, 1, 1), dt.date(2020, 1, 1) + dt.timedelta(days=92 * (len(rates) - 1)), "1q", eager=True
+    )[: len(rates)]
+    counts = pl.DataFrame(
+        {"quarter": quarters, "numerator": [round(r * 100) for r in rates], "denominator": [100] * len(rates)}
+    )
     _, found = stats.p_chart(counts)
     index = {q: i for i, q in enumerate(quarters.to_list())}
     return [(s["rule"], index[s["from"]], index[s["to"]], s["direction"]) for s in found]
@@ -196,23 +203,38 @@ def test_ta_compliance_reports_each_reason_separately():
     ]
     data = fx.dataset(cases, [])
     reasons = metrics.ta_outside(data).select("episode_id", "reason_id").rows()
-    assert sorted(reasons) == sorted([
-        ("mismatch", "ta_product_mismatch"), ("too_young", "ta_age_below"), ("too_old", "ta_age_above"),
-        ("not_recommended", "ta_not_recommended"), ("superseded", "ta_superseded"),
-        ("successor_day", "ta_superseded"),
-    ])
+    assert sorted(reasons) == sorted(
+        [
+            ("mismatch", "ta_product_mismatch"),
+            ("too_young", "ta_age_below"),
+            ("too_old", "ta_age_above"),
+            ("not_recommended", "ta_not_recommended"),
+            ("superseded", "ta_superseded"),
+            ("successor_day", "ta_superseded"),
+        ]
+    )
     (row,) = metrics.compute(data, "ta_outside").rows.to_dicts()
     assert (row["numerator"], row["denominator"]) == (6, 8)
     counts = dict(metrics.ta_outside_by_reason(data).select("reason_id", "infusions").iter_rows())
-    assert counts == {"ta_product_mismatch": 1, "ta_age_below": 1, "ta_age_above": 1, "ta_not_recommended": 1,
-                      "ta_superseded": 2}
+    assert counts == {
+        "ta_product_mismatch": 1,
+        "ta_age_below": 1,
+        "ta_age_above": 1,
+        "ta_not_recommended": 1,
+        "ta_superseded": 2,
+    }
 
 
 def test_exceptions_and_their_reasons():
     rows = [
         fx.infusion("a", nearby_stay_days=20, carer_24h_available=True),
-        fx.infusion("b", nearby_stay_days=5, travel_exception_reason="patient_choice", carer_24h_available=False,
-                    carer_exception_reason="patient_declined"),
+        fx.infusion(
+            "b",
+            nearby_stay_days=5,
+            travel_exception_reason="patient_choice",
+            carer_24h_available=False,
+            carer_exception_reason="patient_declined",
+        ),
         fx.infusion("c", nearby_stay_days=13, travel_exception_reason="patient_choice"),
         fx.infusion("d"),  # neither recorded: outside both denominators
     ]
@@ -227,20 +249,50 @@ def test_exceptions_and_their_reasons():
 
 def test_cart12_review_times_by_panel():
     referrals = [
-        {"referral_id": f"L{d}", "patient_id": "PATIENT0001", "panel": "lymphoma", "ta_code": "TA872",
-         "age_at_referral": 60, "referral_date": dt.date(2025, 1, 1),
-         "review_date": dt.date(2025, 1, 1) + dt.timedelta(days=d), "decision": "approved", "allocated_centre": "AAA"}
+        {
+            "referral_id": f"L{d}",
+            "patient_id": "PATIENT0001",
+            "panel": "lymphoma",
+            "ta_code": "TA872",
+            "age_at_referral": 60,
+            "referral_date": dt.date(2025, 1, 1),
+            "review_date": dt.date(2025, 1, 1) + dt.timedelta(days=d),
+            "decision": "approved",
+            "allocated_centre": "AAA",
+        }
         for d in (2, 4, 6, 8, 10)
     ] + [
-        {"referral_id": "A1", "patient_id": "PATIENT0002", "panel": "ALL", "ta_code": "TA893", "age_at_referral": 40,
-         "referral_date": dt.date(2025, 2, 1), "review_date": dt.date(2025, 2, 4), "decision": "declined",
-         "allocated_centre": None},
-        {"referral_id": "A2", "patient_id": "PATIENT0003", "panel": "ALL", "ta_code": "TA893", "age_at_referral": 40,
-         "referral_date": dt.date(2025, 9, 1), "review_date": None, "decision": "pending", "allocated_centre": None},
+        {
+            "referral_id": "A1",
+            "patient_id": "PATIENT0002",
+            "panel": "ALL",
+            "ta_code": "TA893",
+            "age_at_referral": 40,
+            "referral_date": dt.date(2025, 2, 1),
+            "review_date": dt.date(2025, 2, 4),
+            "decision": "declined",
+            "allocated_centre": None,
+        },
+        {
+            "referral_id": "A2",
+            "patient_id": "PATIENT0003",
+            "panel": "ALL",
+            "ta_code": "TA893",
+            "age_at_referral": 40,
+            "referral_date": dt.date(2025, 9, 1),
+            "review_date": None,
+            "decision": "pending",
+            "allocated_centre": None,
+        },
     ]
     table = {r["group"]: r for r in metrics.referral_to_review(fx.dataset([], [], referrals)).to_dicts()}
-    assert table["lymphoma"] == {"group": "lymphoma", "reviewed": 5, "mean_days": 6.0, "median_days": 6.0,
-                                 "p90_days": pytest.approx(9.2)}
+    assert table["lymphoma"] == {
+        "group": "lymphoma",
+        "reviewed": 5,
+        "mean_days": 6.0,
+        "median_days": 6.0,
+        "p90_days": pytest.approx(9.2),
+    }
     assert (table["ALL"]["reviewed"], table["ALL"]["median_days"]) == (1, 3.0)
 
 
@@ -262,32 +314,62 @@ def test_catalogue_and_code_define_the_same_metrics():
     proportions = [m.id for m in metrics.catalogue().values() if m.kind == "proportion"]
     assert proportions == list(PROPORTION_IDS)
     assert [m.id for m in metrics.catalogue().values() if m.kind == "summary"] == [
-        "referral_to_review_days", "cytopenia_recovery"]
+        "referral_to_review_days",
+        "cytopenia_recovery",
+    ]
     titles = {m.id: m.title for m in metrics.catalogue().values()}
     assert titles["referral_to_review_days"].startswith("CART12") and titles["cytopenia_recovery"].startswith("CART14")
-    toxicity = {"crs_any", "crs_severe", "icans_any", "icans_severe", "itu_admission", "cytopenia_d30_severe",
-                "cytopenia_d100_severe", "nrm_d100"}
+    toxicity = {
+        "crs_any",
+        "crs_severe",
+        "icans_any",
+        "icans_severe",
+        "itu_admission",
+        "cytopenia_d30_severe",
+        "cytopenia_d100_severe",
+        "nrm_d100",
+    }
     assert {m.id for m in metrics.catalogue().values() if m.adjustment == "product_mix"} == toxicity
 
 
 def test_filters_from_a_url_keep_valid_values_and_note_the_rest():
     choices = Choices(frozenset({"AAA", "BBB"}), frozenset({"axi-cel"}), frozenset({"TA872"}), frozenset({"crs_any"}))
-    chosen = parse({"start": "2025-01-01", "end": "soon", "centre": ["AAA", "ZZZ", "BBB", "AAA"],
-                    "product": "axi-cel,cilta-cel", "age": "adults", "metric": "crs_any",
-                    "adjust": "weird", "ta": ["<script>"]}, choices)
+    chosen = parse(
+        {
+            "start": "2025-01-01",
+            "end": "soon",
+            "centre": ["AAA", "ZZZ", "BBB", "AAA"],
+            "product": "axi-cel,cilta-cel",
+            "age": "adults",
+            "metric": "crs_any",
+            "adjust": "weird",
+            "ta": ["<script>"],
+        },
+        choices,
+    )
     assert (chosen.start, chosen.end, chosen.centre, chosen.product, chosen.age) == (
-        dt.date(2025, 1, 1), None, ("AAA", "BBB"), ("axi-cel",), ("adults",))
+        dt.date(2025, 1, 1),
+        None,
+        ("AAA", "BBB"),
+        ("axi-cel",),
+        ("adults",),
+    )
     assert (chosen.metric, chosen.adjust, chosen.ta) == ("crs_any", None, ())
     assert chosen.notes == (
-        "end: 'soon' is not a date (use YYYY-MM-DD)", "centre: 'ZZZ' is not a known value",
-        "product: 'cilta-cel' is not a known value", "ta: '<script>' is not a known value",
+        "end: 'soon' is not a date (use YYYY-MM-DD)",
+        "centre: 'ZZZ' is not a known value",
+        "product: 'cilta-cel' is not a known value",
+        "ta: '<script>' is not a known value",
         "adjust: 'weird' is not a known value",
     )
-    assert Filters(centre=("AAA",), start=dt.date(2025, 1, 1)).as_query() == {"start": ["2025-01-01"],
-                                                                              "centre": ["AAA"]}
+    assert Filters(centre=("AAA",), start=dt.date(2025, 1, 1)).as_query() == {
+        "start": ["2025-01-01"],
+        "centre": ["AAA"],
+    }
 
 
 # --- On the sample: the planted findings are found, and the CLI says the same as the engine ---
+
 
 def test_signals_on_the_sample_find_the_planted_outliers(seeded_sqlite):
     from dashboard import store
@@ -307,19 +389,46 @@ def test_the_cli_prints_the_engines_figures_as_documented(seeded_sqlite):
     from dashboard import store
     from dashboard.loaders import load_dataset
 
-    result = run_cli("metrics", "--metric", "crs_severe", "--by", "centre", "--adjust", "crude", "--format", "json",
-                     "--database-url", seeded_sqlite)
+    result = run_cli(
+        "metrics",
+        "--metric",
+        "crs_severe",
+        "--by",
+        "centre",
+        "--adjust",
+        "crude",
+        "--format",
+        "json",
+        "--database-url",
+        seeded_sqlite,
+    )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert set(printed) == {"metric", "by", "adjust", "as_of", "filters", "target", "dispersion", "rows"}
     assert printed["filters"] == {"start": None, "end": None, "centre": [], "product": [], "ta": [], "age": []}
-    assert set(printed["rows"][0]) == {"group", "numerator", "denominator", "rate", "ci_low", "ci_high", "expected",
-                                       "ratio", "limit_95_low", "limit_95_high", "limit_998_low", "limit_998_high",
-                                       "p_value", "flag", "direction"}
-    engine_rows = metrics.compute(load_dataset(store.engine_for(seeded_sqlite)), "crs_severe", by="centre",
-                                  adjust="crude").rows
+    assert set(printed["rows"][0]) == {
+        "group",
+        "numerator",
+        "denominator",
+        "rate",
+        "ci_low",
+        "ci_high",
+        "expected",
+        "ratio",
+        "limit_95_low",
+        "limit_95_high",
+        "limit_998_low",
+        "limit_998_high",
+        "p_value",
+        "flag",
+        "direction",
+    }
+    engine_rows = metrics.compute(
+        load_dataset(store.engine_for(seeded_sqlite)), "crs_severe", by="centre", adjust="crude"
+    ).rows
     assert [(r["group"], r["numerator"], r["denominator"]) for r in printed["rows"]] == engine_rows.select(
-        "group", "numerator", "denominator").rows()
+        "group", "numerator", "denominator"
+    ).rows()
     bad = run_cli("metrics", "--metric", "crs_severe", "--centre", "NOPE", "--database-url", seeded_sqlite)
     assert (bad.returncode, bad.stderr.strip()) == (2, "cartgov: invalid filter: centre: 'NOPE' is not a known value")
 

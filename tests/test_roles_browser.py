@@ -23,14 +23,14 @@ PEER_CODES = [c for c in CENTRES["centre_code"] if c != LEAD_CENTRE]
 PEER_NAMES = CENTRES.filter(pl.col("centre_code") != LEAD_CENTRE)["centre_name"].to_list()
 PEOPLE = {"national": "panel@example.nhs.uk", "centre": "lead@example.nhs.uk", "observer": "board@example.nhs.uk"}
 ACCESS = f"""
-[users."{PEOPLE['national']}"]
+[users."{PEOPLE["national"]}"]
 role = "national"
 
-[users."{PEOPLE['centre']}"]
+[users."{PEOPLE["centre"]}"]
 role = "centre"
 centre = "{LEAD_CENTRE}"
 
-[users."{PEOPLE['observer']}"]
+[users."{PEOPLE["observer"]}"]
 role = "observer"
 """
 
@@ -41,8 +41,11 @@ def header_app(tmp_path_factory):
     (folder / "access.toml").write_text(ACCESS)
     url = f"sqlite:///{folder / 'store.db'}"
     ingest(store.engine_for(url), [SAMPLE])
-    env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(folder / "access.toml"),
-           "CARTGOV_PSEUDONYM_SECRET": "a-test-secret"}
+    env = {
+        "CARTGOV_AUTH_MODE": "header",
+        "CARTGOV_ACCESS_FILE": str(folder / "access.toml"),
+        "CARTGOV_PSEUDONYM_SECRET": "a-test-secret",
+    }
     with serve(url, folder / "snapshots", folder / "serve.log", env) as served:
         yield served
 
@@ -58,8 +61,9 @@ def visit(browser, app, role: str | None, path: str, identity: str | None = None
 
 def everything_shown(page) -> str:
     """The page's HTML and the data behind every chart (hover text included)."""
-    charts = page.evaluate("JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot'))"
-                           ".map(plot => plot.data))")
+    charts = page.evaluate(
+        "JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot')).map(plot => plot.data))"
+    )
     return page.content() + charts
 
 
@@ -164,8 +168,9 @@ def test_views_of_patient_rows_and_exports_are_in_the_audit_log(header_app, brow
     seen = {(row["who"], row["action"]) for row in log}
     assert (PEOPLE["centre"], "view patient rows") in seen
     assert (PEOPLE["centre"], "export") in seen
-    assert all(row["role"] == {v: k for k, v in PEOPLE.items()}[row["who"]] for row in log if row["who"] in
-               PEOPLE.values())
+    assert all(
+        row["role"] == {v: k for k, v in PEOPLE.items()}[row["who"]] for row in log if row["who"] in PEOPLE.values()
+    )
 
 
 class _Cells(HTMLParser):
@@ -195,8 +200,16 @@ class _Cells(HTMLParser):
 
 def test_an_observers_pack_has_no_small_count_and_opens_offline(header_app, browser, tmp_path):
     out = tmp_path / "pack.html"
-    result = run_cli("report", "--out", str(out), "--role", "observer", "--database-url", header_app.database_url,
-                     env={"CARTGOV_SNAPSHOT_DIR": str(tmp_path / "snapshots")})
+    result = run_cli(
+        "report",
+        "--out",
+        str(out),
+        "--role",
+        "observer",
+        "--database-url",
+        header_app.database_url,
+        env={"CARTGOV_SNAPSHOT_DIR": str(tmp_path / "snapshots")},
+    )
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     assert text.count("OFFICIAL-SENSITIVE") >= 2 and "Role</td><td>observer" in text

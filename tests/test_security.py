@@ -19,7 +19,7 @@ from dashboard.ingest import ingest
 from tests.conftest import BAD_SUBMISSION, IDLE, PAGE_PATHS, SAMPLE, run_cli, serve, websocket_bytes
 from tests.test_app import run_app
 
-HOSTILE_NAME = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>[link](javascript:alert(1))"
+HOSTILE_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>[link](javascript:alert(1))'
 
 
 HOSTILE_EPISODE = "<svg/onload=window.__xss=3>"  # an episode id may be any 1-32 characters without spaces
@@ -40,14 +40,17 @@ def hostile_store(tmp_path) -> str:
     folder.mkdir()
     for path in SAMPLE.glob("*.*"):
         (folder / path.name).write_bytes(path.read_bytes())
-    read = {name: pl.read_csv(SAMPLE / f"{name}.csv", infer_schema=False)
-            for name in ("centres", "products", "infusions", "followup")}
+    read = {
+        name: pl.read_csv(SAMPLE / f"{name}.csv", infer_schema=False)
+        for name in ("centres", "products", "infusions", "followup")
+    }
     _replace(read["centres"], "centre_code", "NEY04", "centre_name", HOSTILE_NAME).write_csv(folder / "centres.csv")
     _replace(read["products"], "product_code", "axi-cel", "brand", HOSTILE_BRAND).write_csv(folder / "products.csv")
     infusions = _replace(read["infusions"], "episode_id", "EP0002995", "episode_id", HOSTILE_EPISODE)
     _replace(infusions, "episode_id", "EP0002960", "sex", HOSTILE_CELL).write_csv(folder / "infusions.csv")
     _replace(read["followup"], "episode_id", "EP0002995", "episode_id", HOSTILE_EPISODE).write_csv(
-        folder / "followup.csv")
+        folder / "followup.csv"
+    )
     url = f"sqlite:///{tmp_path / 'store.db'}"
     report = ingest(store.engine_for(url), [folder])
     held = {f.table: f.quarantined for f in report.files}
@@ -61,13 +64,19 @@ def test_markup_in_submitted_text_is_shown_as_text_never_run(hostile_store, brow
     (tmp_path / "access.toml").write_text('[users."panel@example.nhs.uk"]\nrole = "national"\n')
     env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(tmp_path / "access.toml")}
     with serve(hostile_store, tmp_path / "snapshots", tmp_path / "serve.log", env) as app:
-        page = browser.new_context(viewport={"width": 1400, "height": 2400},
-                                   extra_http_headers={"X-Forwarded-Email": "panel@example.nhs.uk"}).new_page()
+        page = browser.new_context(
+            viewport={"width": 1400, "height": 2400}, extra_http_headers={"X-Forwarded-Email": "panel@example.nhs.uk"}
+        ).new_page()
         dialogs, sent = [], websocket_bytes(page)
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-        for path, shown in (("data-quality", HOSTILE_NAME), ("centres?centre=NEY04", HOSTILE_NAME),
-                            ("exceptions?centre=SWE02", None), ("products?product=axi-cel", HOSTILE_BRAND),
-                            ("nice-ta", None), ("overview", None)):
+        for path, shown in (
+            ("data-quality", HOSTILE_NAME),
+            ("centres?centre=NEY04", HOSTILE_NAME),
+            ("exceptions?centre=SWE02", None),
+            ("products?product=axi-cel", HOSTILE_BRAND),
+            ("nice-ta", None),
+            ("overview", None),
+        ):
             page.goto(f"{app.url}/{path}")
             page.wait_for_selector(IDLE, timeout=60_000)
             page.locator("h1").first.wait_for()
@@ -85,14 +94,17 @@ def test_markup_in_submitted_text_is_shown_as_text_never_run(hostile_store, brow
             assert value.encode() in received
 
 
-@pytest.mark.parametrize("query", [
-    {"centre": ["' OR 1=1; DROP TABLE infusions; --"]},
-    {"product": ["axi-cel' UNION SELECT * FROM audit_log --"]},
-    {"start": ["2020-01-01'; DELETE FROM followup; --"]},
-    {"centre": ["A" * 100_000]},
-    {"ta": [f"TA{i}" for i in range(500)]},
-    {"age": ["\x00\x1b[31m<svg onload=alert(1)>"]},
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"centre": ["' OR 1=1; DROP TABLE infusions; --"]},
+        {"product": ["axi-cel' UNION SELECT * FROM audit_log --"]},
+        {"start": ["2020-01-01'; DELETE FROM followup; --"]},
+        {"centre": ["A" * 100_000]},
+        {"ta": [f"TA{i}" for i in range(500)]},
+        {"age": ["\x00\x1b[31m<svg onload=alert(1)>"]},
+    ],
+)
 def test_hostile_url_parameters_are_ignored_with_a_note(monkeypatch, seeded_sqlite, query):
     app = run_app(monkeypatch, seeded_sqlite, query=query)
     assert not app.exception
@@ -129,26 +141,36 @@ def test_a_missing_or_broken_access_file_lets_nobody_in(monkeypatch, seeded_sqli
     assert not app.dataframe and not app.metric
 
 
-
-
 @pytest.mark.browser
 def test_secrets_are_never_shown_logged_or_exported(private_postgres, browser, tmp_path):
     """The store's password and the pseudonym secret appear on no page, in no share link, log, CLI output or pack,
     also when the store goes away and when a password is wrong."""
     secret = f"pseudonym-secret-{uuid.uuid4().hex}"
     ingest(store.engine_for(private_postgres.url), [SAMPLE])
-    people = {"panel@example.nhs.uk": ("national", ""), "lead@example.nhs.uk": ("centre", 'centre = "MID02"'),
-              "board@example.nhs.uk": ("observer", "")}
-    (tmp_path / "access.toml").write_text("".join(f'[users."{who}"]\nrole = "{role}"\n{extra}\n'
-                                                  for who, (role, extra) in people.items()))
-    env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(tmp_path / "access.toml"),
-           "CARTGOV_PSEUDONYM_SECRET": secret, "CARTGOV_VERSION_CHECK_SECONDS": "1"}
+    people = {
+        "panel@example.nhs.uk": ("national", ""),
+        "lead@example.nhs.uk": ("centre", 'centre = "MID02"'),
+        "board@example.nhs.uk": ("observer", ""),
+    }
+    (tmp_path / "access.toml").write_text(
+        "".join(f'[users."{who}"]\nrole = "{role}"\n{extra}\n' for who, (role, extra) in people.items())
+    )
+    env = {
+        "CARTGOV_AUTH_MODE": "header",
+        "CARTGOV_ACCESS_FILE": str(tmp_path / "access.toml"),
+        "CARTGOV_PSEUDONYM_SECRET": secret,
+        "CARTGOV_VERSION_CHECK_SECONDS": "1",
+    }
     seen = []
     with serve(private_postgres.url, tmp_path / "snapshots", tmp_path / "serve.log", env) as app:
-        for who, paths in (("lead@example.nhs.uk", PAGE_PATHS), ("panel@example.nhs.uk", ["overview", "data-quality"]),
-                           ("board@example.nhs.uk", ["centres"])):
-            context = browser.new_context(extra_http_headers={"X-Forwarded-Email": who},
-                                          viewport={"width": 1400, "height": 2000})
+        for who, paths in (
+            ("lead@example.nhs.uk", PAGE_PATHS),
+            ("panel@example.nhs.uk", ["overview", "data-quality"]),
+            ("board@example.nhs.uk", ["centres"]),
+        ):
+            context = browser.new_context(
+                extra_http_headers={"X-Forwarded-Email": who}, viewport={"width": 1400, "height": 2000}
+            )
             page = context.new_page()
             for path in paths:
                 page.goto(f"{app.url}/{path}")
@@ -165,9 +187,12 @@ def test_secrets_are_never_shown_logged_or_exported(private_postgres, browser, t
         private_postgres.start()
     seen.append((tmp_path / "serve.log").read_text())
     cli_env = {"CARTGOV_DATABASE_URL": private_postgres.url, "CARTGOV_PSEUDONYM_SECRET": secret}
-    for command in (["metrics", "--metric", "crs_severe", "--by", "centre", "--format", "json"],
-                    ["quarantine", "list"], ["ingest", str(BAD_SUBMISSION)],
-                    ["report", "--out", str(tmp_path / "pack.html"), "--role", "centre", "--centre", "MID02"]):
+    for command in (
+        ["metrics", "--metric", "crs_severe", "--by", "centre", "--format", "json"],
+        ["quarantine", "list"],
+        ["ingest", str(BAD_SUBMISSION)],
+        ["report", "--out", str(tmp_path / "pack.html"), "--role", "centre", "--centre", "MID02"],
+    ):
         result = run_cli(*command, env=cli_env)
         assert result.returncode in (0, 1), result.stderr
         seen += [result.stdout, result.stderr]
@@ -186,9 +211,13 @@ def _websocket_status(url: str, host: str) -> int:
     """The HTTP status of a WebSocket handshake to the app, as a browser under `host` would make it."""
     port = int(url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-        connection.sendall((f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                            f"Sec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n\r\n").encode())
+        connection.sendall(
+            (
+                f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                f"Sec-WebSocket-Version: 13\r\nOrigin: http://{host}:{port}\r\n\r\n"
+            ).encode()
+        )
         return int(connection.recv(1024).split(b" ", 2)[1])
 
 
@@ -215,12 +244,14 @@ def test_sql_in_cli_filters_is_refused_and_never_reaches_the_store(seeded_sqlite
     runner = CliRunner()
     for value in INJECTIONS:
         for option in ("--centre", "--product", "--ta", "--age", "--start"):
-            result = runner.invoke(main, ["metrics", "--metric", "crs_severe", option, value,
-                                          "--database-url", seeded_sqlite])
+            result = runner.invoke(
+                main, ["metrics", "--metric", "crs_severe", option, value, "--database-url", seeded_sqlite]
+            )
             assert result.exit_code == 2, result.output
             assert "invalid filter" in result.output or f"Invalid value for '{option}'" in result.output
-        held = runner.invoke(main, ["quarantine", "list", "--centre", value, "--format", "json",
-                                    "--database-url", seeded_sqlite])
+        held = runner.invoke(
+            main, ["quarantine", "list", "--centre", value, "--format", "json", "--database-url", seeded_sqlite]
+        )
         assert (held.exit_code, json.loads(held.output)) == (0, [])  # matched as a value, nothing matched
     assert store.row_counts(store.engine_for(seeded_sqlite)) == before
 
@@ -232,14 +263,18 @@ def test_sql_in_submitted_text_is_stored_as_text(store_url, tmp_path):
     for path in SAMPLE.glob("*.*"):
         (folder / path.name).write_bytes(path.read_bytes())
     centres = pl.read_csv(SAMPLE / "centres.csv", infer_schema=False)
-    names = dict(zip(centres["centre_code"][:len(INJECTIONS)], INJECTIONS, strict=True))
-    centres.with_columns(pl.col("centre_code").replace_strict(names, default=pl.col("centre_name"))
-                         .alias("centre_name")).write_csv(folder / "centres.csv")
+    names = dict(zip(centres["centre_code"][: len(INJECTIONS)], INJECTIONS, strict=True))
+    centres.with_columns(
+        pl.col("centre_code").replace_strict(names, default=pl.col("centre_name")).alias("centre_name")
+    ).write_csv(folder / "centres.csv")
     engine = store.engine_for(store_url)
     assert ingest(engine, [folder]).exit_code == 0
     with engine.connect() as connection:
-        stored = dict(connection.execute(sa.select(store.DATA_TABLES["centres"].c.centre_code,
-                                                   store.DATA_TABLES["centres"].c.centre_name)).all())
+        stored = dict(
+            connection.execute(
+                sa.select(store.DATA_TABLES["centres"].c.centre_code, store.DATA_TABLES["centres"].c.centre_name)
+            ).all()
+        )
     assert {code: stored[code] for code in names} == names
     assert store.row_counts(engine)["infusions"] == 3000 and store.row_counts(engine)["followup"] == 2891
 
@@ -303,16 +338,19 @@ def test_demo_mode_on_an_empty_store_says_how_to_load_data(monkeypatch, sqlite_u
 # --- Identity: the header and the OIDC claims (finding 6) ---
 
 
-@pytest.mark.parametrize(("values", "identity"), [
-    (["panel@example.nhs.uk"], "panel@example.nhs.uk"),
-    ([" Panel@Example.NHS.uk "], "Panel@Example.NHS.uk"),  # the access file's lookup ignores case and spaces
-    ([], None),
-    ([""], None),
-    (["panel@example.nhs.uk", "stranger@example.com"], None),  # a proxy that appends: the client chose the first
-    (["stranger@example.com", "panel@example.nhs.uk"], None),
-    (["panel@example.nhs.uk", "panel@example.nhs.uk"], None),  # even the same value twice: the proxy is wrong
-    (["panel@example.nhs.uk, stranger@example.com"], None),  # two values folded into one line (RFC 9110)
-])
+@pytest.mark.parametrize(
+    ("values", "identity"),
+    [
+        (["panel@example.nhs.uk"], "panel@example.nhs.uk"),
+        ([" Panel@Example.NHS.uk "], "Panel@Example.NHS.uk"),  # the access file's lookup ignores case and spaces
+        ([], None),
+        ([""], None),
+        (["panel@example.nhs.uk", "stranger@example.com"], None),  # a proxy that appends: the client chose the first
+        (["stranger@example.com", "panel@example.nhs.uk"], None),
+        (["panel@example.nhs.uk", "panel@example.nhs.uk"], None),  # even the same value twice: the proxy is wrong
+        (["panel@example.nhs.uk, stranger@example.com"], None),  # two values folded into one line (RFC 9110)
+    ],
+)
 def test_the_identity_header_must_hold_exactly_one_value(values, identity):
     from dashboard import identity as identities
 
@@ -326,22 +364,27 @@ def test_the_identity_header_must_hold_exactly_one_value(values, identity):
 TENANT, OBJECT = "72f988bf-86f1-41af-91ab-2d7cd011db47", "00000000-0000-0000-66f3-3332eca7ea81"
 
 
-@pytest.mark.parametrize(("claims", "identity"), [
-    ({"oid": OBJECT, "tid": TENANT, "email": "panel@example.nhs.uk"}, f"{TENANT}/{OBJECT}"),
-    ({"oid": OBJECT.upper(), "tid": TENANT, "preferred_username": "panel@example.nhs.uk"}, f"{TENANT}/{OBJECT}"),
-    ({"email": "panel@example.nhs.uk", "preferred_username": "panel@example.nhs.uk"}, None),  # mutable: never
-    ({"oid": OBJECT, "email": "panel@example.nhs.uk"}, None),  # an object id means nothing without its tenant
-    ({"tid": TENANT, "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ"}, None),
-    ({"oid": "", "tid": TENANT}, None),
-])
+@pytest.mark.parametrize(
+    ("claims", "identity"),
+    [
+        ({"oid": OBJECT, "tid": TENANT, "email": "panel@example.nhs.uk"}, f"{TENANT}/{OBJECT}"),
+        ({"oid": OBJECT.upper(), "tid": TENANT, "preferred_username": "panel@example.nhs.uk"}, f"{TENANT}/{OBJECT}"),
+        ({"email": "panel@example.nhs.uk", "preferred_username": "panel@example.nhs.uk"}, None),  # mutable: never
+        ({"oid": OBJECT, "email": "panel@example.nhs.uk"}, None),  # an object id means nothing without its tenant
+        ({"tid": TENANT, "sub": "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ"}, None),
+        ({"oid": "", "tid": TENANT}, None),
+    ],
+)
 def test_an_oidc_identity_is_the_tenant_and_object_id_never_the_email(claims, identity):
     from dashboard import access
     from dashboard import identity as identities
 
     found, refused = identities.from_claims(claims)
     assert found == identity and (refused is None) == (identity is not None)
-    people = {f"{TENANT}/{OBJECT}": access.Viewer(f"{TENANT}/{OBJECT}", "national"),
-              "panel@example.nhs.uk": access.Viewer("panel@example.nhs.uk", "national")}
+    people = {
+        f"{TENANT}/{OBJECT}": access.Viewer(f"{TENANT}/{OBJECT}", "national"),
+        "panel@example.nhs.uk": access.Viewer("panel@example.nhs.uk", "national"),
+    }
     viewer = access.viewer_for(found, people)
     assert (viewer.identity if viewer else None) == identity  # an e-mail key in the access file lets nobody in
 
@@ -360,15 +403,22 @@ def test_quarantine_reads_and_reports_are_audited_with_the_operating_system_user
     engine = store.engine_for(seeded_sqlite)
     ingest(engine, [BAD_SUBMISSION])
     account = pwd.getpwuid(os.geteuid()).pw_name
-    env = {"USER": "mallory", "LOGNAME": "mallory", "CARTGOV_DATABASE_URL": seeded_sqlite,  # $USER is not who ran it
-           "CARTGOV_PSEUDONYM_SECRET": "a-secret"}  # not the bundled sample any more: an observer's pack needs one
+    env = {
+        "USER": "mallory",
+        "LOGNAME": "mallory",
+        "CARTGOV_DATABASE_URL": seeded_sqlite,  # $USER is not who ran it
+        "CARTGOV_PSEUDONYM_SECRET": "a-secret",
+    }  # not the bundled sample any more: an observer's pack needs one
     runner = CliRunner(env=env)
     before = entries(engine).height
     first_id = json.loads(runner.invoke(main, ["quarantine", "list", "--format", "json"]).output)[0]["quarantine_id"]
-    commands = [["quarantine", "list"], ["quarantine", "show", str(first_id)],
-                ["quarantine", "export", str(tmp_path / "held.csv"), "--centre", "NEY04"],
-                ["report", "--out", str(tmp_path / "pack.html"), "--role", "observer"],
-                ["quarantine", "list", "--as", "Dr A. Example"]]
+    commands = [
+        ["quarantine", "list"],
+        ["quarantine", "show", str(first_id)],
+        ["quarantine", "export", str(tmp_path / "held.csv"), "--centre", "NEY04"],
+        ["report", "--out", str(tmp_path / "pack.html"), "--role", "observer"],
+        ["quarantine", "list", "--as", "Dr A. Example"],
+    ]
     for command in commands:
         result = runner.invoke(main, command)
         assert result.exit_code == 0, result.output
@@ -377,8 +427,12 @@ def test_quarantine_reads_and_reports_are_audited_with_the_operating_system_user
     rows = log.tail(len(commands)).to_dicts()
     assert [row["who"] for row in rows] == [f"cli:{account}"] * 4 + [f"cli:Dr A. Example (os user {account})"]
     assert [(row["page"], row["action"]) for row in rows] == [
-        ("quarantine list", "view held rows"), ("quarantine show", "view held rows"), ("quarantine export", "export"),
-        ("report", "export"), ("quarantine list", "view held rows")]
+        ("quarantine list", "view held rows"),
+        ("quarantine show", "view held rows"),
+        ("quarantine export", "export"),
+        ("report", "export"),
+        ("quarantine list", "view held rows"),
+    ]
     assert f"row {first_id}" in rows[1]["detail"] and "held.csv" in rows[2]["detail"]
     assert "NEY04" in rows[2]["filters"]
     assert all("mallory" not in str(row) for row in rows)

@@ -28,8 +28,9 @@ class Session:
         self.url, self.headers = app_url.replace("http://", "ws://") + "/_stcore/stream", list(headers)
 
     def __enter__(self) -> Session:
-        self.connection = connect(self.url, subprotocols=["streamlit"], additional_headers=self.headers,
-                                  open_timeout=30, max_size=None)
+        self.connection = connect(
+            self.url, subprotocols=["streamlit"], additional_headers=self.headers, open_timeout=30, max_size=None
+        )
         self.socket = self.connection.__enter__()
         return self
 
@@ -57,9 +58,13 @@ class Session:
         message.rerun_script.page_name = ""
         self.send(message)
         self.messages = self.receive_until(  # FINISHED_SUCCESSFULLY
-            lambda sent: sent.WhichOneof("type") == "script_finished" and sent.script_finished == 0)
-        self.id = next(sent.new_session.initialize.session_id for _, sent in self.messages
-                       if sent.WhichOneof("type") == "new_session")
+            lambda sent: sent.WhichOneof("type") == "script_finished" and sent.script_finished == 0
+        )
+        self.id = next(
+            sent.new_session.initialize.session_id
+            for _, sent in self.messages
+            if sent.WhichOneof("type") == "new_session"
+        )
         return b"".join(raw for raw, _ in self.messages)
 
 
@@ -79,8 +84,12 @@ def header_app(tmp_path_factory):
     (folder / "access.toml").write_text(ACCESS)
     url = f"sqlite:///{folder / 'store.db'}"
     ingest(store.engine_for(url), [SAMPLE])
-    env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(folder / "access.toml"),
-           "CARTGOV_PSEUDONYM_SECRET": "a-test-secret", "CARTGOV_DOWNLOAD_SECONDS": "15"}
+    env = {
+        "CARTGOV_AUTH_MODE": "header",
+        "CARTGOV_ACCESS_FILE": str(folder / "access.toml"),
+        "CARTGOV_PSEUDONYM_SECRET": "a-test-secret",
+        "CARTGOV_DOWNLOAD_SECONDS": "15",
+    }
     with serve(url, folder / "snapshots", folder / "serve.log", env) as served:
         yield served
 
@@ -94,8 +103,11 @@ def test_two_values_of_the_identity_header_are_refused(header_app):
     with Session(header_app.url, [(HEADER, PANEL)]) as alone:
         shown = alone.run()
     assert b"Access denied" not in shown and b"Signed in as" in shown
-    for headers in ([(HEADER, PANEL), (HEADER, STRANGER)], [(HEADER, STRANGER), (HEADER, PANEL)],
-                    [(HEADER, f"{PANEL}, {STRANGER}")]):
+    for headers in (
+        [(HEADER, PANEL), (HEADER, STRANGER)],
+        [(HEADER, STRANGER), (HEADER, PANEL)],
+        [(HEADER, f"{PANEL}, {STRANGER}")],
+    ):
         with Session(header_app.url, headers) as twice:
             shown = twice.run()
         assert b"Access denied" in shown, headers
@@ -123,8 +135,11 @@ def test_a_browser_cannot_clear_the_shared_caches(tmp_path):
     (tmp_path / "access.toml").write_text(ACCESS)
     url = f"sqlite:///{tmp_path / 'store.db'}"
     ingest(store.engine_for(url), [SAMPLE])
-    env = {"CARTGOV_AUTH_MODE": "header", "CARTGOV_ACCESS_FILE": str(tmp_path / "access.toml"),
-           "CARTGOV_SERVE_METRICS": "true"}
+    env = {
+        "CARTGOV_AUTH_MODE": "header",
+        "CARTGOV_ACCESS_FILE": str(tmp_path / "access.toml"),
+        "CARTGOV_SERVE_METRICS": "true",
+    }
     with serve(url, tmp_path / "snapshots", tmp_path / "serve.log", env) as app:
         with Session(app.url) as stranger:  # no identity: denied
             assert b"Access denied" in stranger.run()
@@ -157,8 +172,11 @@ def test_a_download_made_at_the_click_is_made_only_for_the_session_that_drew_its
     builds it for any session that names the button's id: a stranger denied at sign-in would get a lead's pack."""
     with Session(header_app.url, [(HEADER, LEAD)]) as lead, Session(header_app.url) as stranger:
         lead.run()
-        buttons = [sent.delta.new_element.download_button for _, sent in lead.messages
-                   if sent.delta.new_element.WhichOneof("type") == "download_button"]
+        buttons = [
+            sent.delta.new_element.download_button
+            for _, sent in lead.messages
+            if sent.delta.new_element.WhichOneof("type") == "download_button"
+        ]
         pack = next(b.deferred_file_id for b in buttons if b.label.startswith("Download the governance pack"))
         assert b"Access denied" in stranger.run()
         refused = _ask_for_file(stranger, pack).backend_operation_response
@@ -168,8 +186,9 @@ def test_a_download_made_at_the_click_is_made_only_for_the_session_that_drew_its
 
 
 def _open(browser, app_url: str, headers: dict | None = None):
-    context = browser.new_context(extra_http_headers=headers or {}, viewport={"width": 1400, "height": 2400},
-                                  accept_downloads=True)
+    context = browser.new_context(
+        extra_http_headers=headers or {}, viewport={"width": 1400, "height": 2400}, accept_downloads=True
+    )
     page = context.new_page()
     page.goto(f"{app_url}/overview")
     page.wait_for_selector(IDLE, timeout=60_000)
@@ -204,8 +223,10 @@ def test_a_download_is_served_only_to_the_browser_session_that_made_it(served_sa
     identity, so a file is bound to the browser that opened the session (its XSRF cookie) and to that session."""
     mine, page = _open(browser, served_sample.url)
     other, _ = _open(browser, served_sample.url)  # another browser, with a session of its own
-    urls = [_download_url(page, page.locator(".st-key-volume_table_download button")),
-            _download_url(page, page.get_by_role("button", name="Download the governance pack"))]
+    urls = [
+        _download_url(page, page.locator(".st-key-volume_table_download button")),
+        _download_url(page, page.get_by_role("button", name="Download the governance pack")),
+    ]
     for url in urls:
         assert status(url) == 404, url  # no browser at all, e.g. a URL copied out of a history or a log
         assert other.request.get(url).status == 404, url

@@ -45,8 +45,18 @@ def test_the_sample_round_trips_through_the_store_unchanged(store_url):
 def test_the_schema_is_created_on_first_use(store_url):
     engine = store.engine_for(store_url)
     tables = set(sa.inspect(engine).get_table_names())
-    assert {"centres", "products", "nice_ta", "referrals", "infusions", "followup", "ingest_batches",
-            "quarantine", "audit_log", "dataset"} <= tables
+    assert {
+        "centres",
+        "products",
+        "nice_ta",
+        "referrals",
+        "infusions",
+        "followup",
+        "ingest_batches",
+        "quarantine",
+        "audit_log",
+        "dataset",
+    } <= tables
     assert load_dataset(engine).is_empty
 
 
@@ -138,8 +148,9 @@ def test_a_snapshot_that_cannot_be_written_leaves_the_previous_one_in_use(sqlite
     episode = infusions["episode_id"][0]
     assert previous["infusions"].filter(pl.col("episode_id") == episode)["age_at_infusion"].to_list() != [70]
     # Once there is room again, the new version is written and read.
-    assert load_dataset(engine)["infusions"].filter(pl.col("episode_id") == episode)["age_at_infusion"].to_list() \
-        == [70]
+    assert load_dataset(engine)["infusions"].filter(pl.col("episode_id") == episode)["age_at_infusion"].to_list() == [
+        70
+    ]
     assert complete_snapshots(engine) == [1, 2]
 
 

@@ -41,8 +41,9 @@ def test_parquet_output_reads_into_the_same_typed_rows_as_csv(tmp_path):
     synthetic.generate(tmp_path / "pq", 300, seed=5, fmt="parquet")
     for table in CONTRACTS:
         typed = [
-            cast_to_contract(table, read_text(tmp_path / folder / f"{table}.{folder.replace('pq', 'parquet')}"),
-                             tmp_path)[0]
+            cast_to_contract(
+                table, read_text(tmp_path / folder / f"{table}.{folder.replace('pq', 'parquet')}"), tmp_path
+            )[0]
             for folder in ("csv", "pq")
         ]
         assert typed[0].height > 0 and typed[0].equals(typed[1]), table
@@ -85,11 +86,15 @@ RATE_RANGES = {
 
 
 def test_toxicity_and_itu_rates_per_product_are_in_the_facts_ranges(frames):
-    rates = _outcomes(frames).group_by("product_code").agg(
-        (pl.col("crs_max_grade") >= 3).mean().alias("crs_severe"),
-        (pl.col("icans_max_grade") >= 3).mean().alias("icans_severe"),
-        pl.col("itu_admitted").mean().alias("itu"),
-        pl.len().alias("patients"),
+    rates = (
+        _outcomes(frames)
+        .group_by("product_code")
+        .agg(
+            (pl.col("crs_max_grade") >= 3).mean().alias("crs_severe"),
+            (pl.col("icans_max_grade") >= 3).mean().alias("icans_severe"),
+            pl.col("itu_admitted").mean().alias("itu"),
+            pl.len().alias("patients"),
+        )
     )
     checked = 0
     for row in rates.iter_rows(named=True):
@@ -131,9 +136,11 @@ def test_referral_funnel_is_about_100_94_70(frames):
     infused = frames["infusions"].height / referrals.height
     assert 0.90 <= approved <= 0.96
     assert 0.66 <= infused <= 0.74
-    review_days = referrals.filter(pl.col("review_date").is_not_null()).select(
-        (pl.col("review_date") - pl.col("referral_date")).dt.total_days()
-    ).to_series()
+    review_days = (
+        referrals.filter(pl.col("review_date").is_not_null())
+        .select((pl.col("review_date") - pl.col("referral_date")).dt.total_days())
+        .to_series()
+    )
     assert 3 <= review_days.median() <= 10
 
 

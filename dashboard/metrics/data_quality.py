@@ -24,7 +24,8 @@ def followup_completeness(dataset: Dataset, as_of: dt.date | None = None) -> pl.
     ]
     names = dataset["centres"].select("centre_code", "centre_name")
     return (
-        names.join(tables[0], on="centre_code").join(tables[1], on="centre_code")
+        names.join(tables[0], on="centre_code")
+        .join(tables[1], on="centre_code")
         .with_columns((pl.col("d30_rate") < rates.COMPLETENESS_THRESHOLD).fill_null(False).alias("below_threshold"))
         .sort("centre_code")
     )
@@ -38,10 +39,15 @@ def last_submission(batches: pl.DataFrame, today: dt.date) -> pl.DataFrame:
         if centres
         for centre in json.loads(centres)
     ]
-    frame = pl.DataFrame(arrivals, schema={"centre_code": pl.Utf8, "ingested_at": pl.Datetime("us", "UTC")},
-                         orient="row")
-    return frame.group_by("centre_code").agg(pl.col("ingested_at").max().alias("last_submission")).with_columns(
-        (pl.lit(today) - pl.col("last_submission").dt.date()).dt.total_days().alias("days_since_submission")
+    frame = pl.DataFrame(
+        arrivals, schema={"centre_code": pl.Utf8, "ingested_at": pl.Datetime("us", "UTC")}, orient="row"
+    )
+    return (
+        frame.group_by("centre_code")
+        .agg(pl.col("ingested_at").max().alias("last_submission"))
+        .with_columns(
+            (pl.lit(today) - pl.col("last_submission").dt.date()).dt.total_days().alias("days_since_submission")
+        )
     )
 
 
@@ -53,8 +59,17 @@ def quarantine_reasons(quarantine: pl.DataFrame, open_only: bool = True) -> pl.D
         .explode("reasons")
         .unnest("reasons")
         .select(
-            pl.col("id").alias("quarantine_id"), "centre_code", pl.col("table_name").alias("table"), "path",
-            "row_number", "record_key", "column", "rule", "value", "quarantined_at", "resolution",
+            pl.col("id").alias("quarantine_id"),
+            "centre_code",
+            pl.col("table_name").alias("table"),
+            "path",
+            "row_number",
+            "record_key",
+            "column",
+            "rule",
+            "value",
+            "quarantined_at",
+            "resolution",
         )
         .sort("quarantine_id")
     )

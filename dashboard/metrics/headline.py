@@ -21,8 +21,10 @@ def periods(filters: Filters, extract_date: dt.date) -> tuple[Filters, Filters]:
     end = filters.end or extract_date
     start = filters.start or (end - dt.timedelta(days=365) + dt.timedelta(days=1))
     length = end - start + dt.timedelta(days=1)
-    return (replace(filters, start=start, end=end),
-            replace(filters, start=start - length, end=start - dt.timedelta(days=1)))
+    return (
+        replace(filters, start=start, end=end),
+        replace(filters, start=start - length, end=start - dt.timedelta(days=1)),
+    )
 
 
 def headlines(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
@@ -31,22 +33,54 @@ def headlines(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     rows = []
     for label, period in (("current", current), ("previous", previous)):
         episodes = filter_model.apply(dataset.episodes, period)
-        rows.append({"period": label, "id": "infusions", "title": "Infusions", "value": float(episodes.height),
-                     "numerator": episodes.height, "denominator": None, "ci_low": None, "ci_high": None})
-        rows.append({"period": label, "id": "centres", "title": "Centres treating",
-                     "value": float(episodes["centre_code"].n_unique()), "numerator": None, "denominator": None,
-                     "ci_low": None, "ci_high": None})
+        rows.append(
+            {
+                "period": label,
+                "id": "infusions",
+                "title": "Infusions",
+                "value": float(episodes.height),
+                "numerator": episodes.height,
+                "denominator": None,
+                "ci_low": None,
+                "ci_high": None,
+            }
+        )
+        rows.append(
+            {
+                "period": label,
+                "id": "centres",
+                "title": "Centres treating",
+                "value": float(episodes["centre_code"].n_unique()),
+                "numerator": None,
+                "denominator": None,
+                "ci_low": None,
+                "ci_high": None,
+            }
+        )
         for metric_id in HEADLINE_RATES:
             (row,) = compute(dataset, metric_id, filters=period, adjust="crude").rows.to_dicts()
-            rows.append({"period": label, "id": metric_id, "title": catalogue()[metric_id].title, "value": row["rate"],
-                         "numerator": row["numerator"], "denominator": row["denominator"],
-                         "ci_low": row["ci_low"], "ci_high": row["ci_high"]})
+            rows.append(
+                {
+                    "period": label,
+                    "id": metric_id,
+                    "title": catalogue()[metric_id].title,
+                    "value": row["rate"],
+                    "numerator": row["numerator"],
+                    "denominator": row["denominator"],
+                    "ci_low": row["ci_low"],
+                    "ci_high": row["ci_high"],
+                }
+            )
     frame = pl.DataFrame(rows)
     now = frame.filter(pl.col("period") == "current").drop("period")
     before = frame.filter(pl.col("period") == "previous").select(
-        "id", pl.col("value").alias("previous"), pl.col("numerator").alias("previous_numerator"),
-        pl.col("denominator").alias("previous_denominator"))
+        "id",
+        pl.col("value").alias("previous"),
+        pl.col("numerator").alias("previous_numerator"),
+        pl.col("denominator").alias("previous_denominator"),
+    )
     return now.join(before, on="id", how="left", maintain_order="left").with_columns(
         (pl.col("value") - pl.col("previous")).alias("change"),
-        pl.lit(current.start).alias("start"), pl.lit(current.end).alias("end"),
+        pl.lit(current.start).alias("start"),
+        pl.lit(current.end).alias("end"),
     )

@@ -17,18 +17,29 @@ def _admitted(dataset: Dataset, filters: Filters | None) -> pl.DataFrame:
 
 def itu_reasons(dataset: Dataset, filters: Filters | None = None, by: str = "centre_code") -> pl.DataFrame:
     """ITU admissions per group and reason (CRS, ICANS, infection, other)."""
-    return (_admitted(dataset, filters).group_by(pl.col(by).alias("group"), pl.col("itu_reason").alias("reason"))
-            .agg(pl.len().alias("admissions")).sort("group", "reason"))
+    return (
+        _admitted(dataset, filters)
+        .group_by(pl.col(by).alias("group"), pl.col("itu_reason").alias("reason"))
+        .agg(pl.len().alias("admissions"))
+        .sort("group", "reason")
+    )
 
 
 def itu_timing(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     """Admissions by day after infusion and by length of stay (two count tables, stacked with a 'measure')."""
     admitted = _admitted(dataset, filters)
     day = admitted.group_by(pl.col("itu_day").alias("days")).agg(pl.len().alias("admissions"))
-    stay = admitted.filter(pl.col("itu_length_of_stay_days").is_not_null()).group_by(
-        pl.col("itu_length_of_stay_days").alias("days")).agg(pl.len().alias("admissions"))
-    return pl.concat([day.with_columns(pl.lit("day of admission").alias("measure")),
-                      stay.with_columns(pl.lit("length of stay").alias("measure"))]).sort("measure", "days")
+    stay = (
+        admitted.filter(pl.col("itu_length_of_stay_days").is_not_null())
+        .group_by(pl.col("itu_length_of_stay_days").alias("days"))
+        .agg(pl.len().alias("admissions"))
+    )
+    return pl.concat(
+        [
+            day.with_columns(pl.lit("day of admission").alias("measure")),
+            stay.with_columns(pl.lit("length of stay").alias("measure")),
+        ]
+    ).sort("measure", "days")
 
 
 def itu_after_icans2(dataset: Dataset, filters: Filters | None = None, by: str | None = "centre_code") -> pl.DataFrame:
@@ -38,6 +49,9 @@ def itu_after_icans2(dataset: Dataset, filters: Filters | None = None, by: str |
         pl.col("d30_complete") & (pl.col("icans_max_grade") >= 2)
     )
     counts = [pl.col("itu_admitted").fill_null(False).sum().alias("numerator"), pl.len().alias("denominator")]
-    table = (episodes.group_by(pl.col(by).alias("group")).agg(*counts).sort("group") if by
-             else episodes.select(pl.lit("England").alias("group"), *counts))
+    table = (
+        episodes.group_by(pl.col(by).alias("group")).agg(*counts).sort("group")
+        if by
+        else episodes.select(pl.lit("England").alias("group"), *counts)
+    )
     return stats.with_rate(table.with_columns(pl.col("numerator", "denominator").cast(pl.Int64)))

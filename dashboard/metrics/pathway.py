@@ -12,21 +12,30 @@ from dashboard.loaders import Dataset
 from dashboard.metrics.definitions import definition
 from dashboard.metrics.episodes import TA_REASONS
 
-REFERRAL_GROUPS = {"panel": "panel", "centre": "allocated_centre", "ta": "ta_code", "quarter": "quarter",
-                   "product": "product_code", "age": "age_band"}
+REFERRAL_GROUPS = {
+    "panel": "panel",
+    "centre": "allocated_centre",
+    "ta": "ta_code",
+    "quarter": "quarter",
+    "product": "product_code",
+    "age": "age_band",
+}
 
 
 def referrals(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     """Referrals under the filters: dates on referral_date, centre on the allocated centre, product through the TA."""
-    frame = dataset["referrals"].join(
-        dataset["nice_ta"].select("ta_code", "product_code"), on="ta_code", how="left"
-    ).with_columns(
-        pl.col("referral_date").dt.truncate("1q").alias("quarter"),
-        age_band(pl.col("age_at_referral")).alias("age_band"),
-        (pl.col("review_date") - pl.col("referral_date")).dt.total_days().alias("review_days"),
+    frame = (
+        dataset["referrals"]
+        .join(dataset["nice_ta"].select("ta_code", "product_code"), on="ta_code", how="left")
+        .with_columns(
+            pl.col("referral_date").dt.truncate("1q").alias("quarter"),
+            age_band(pl.col("age_at_referral")).alias("age_band"),
+            (pl.col("review_date") - pl.col("referral_date")).dt.total_days().alias("review_days"),
+        )
     )
-    return filter_model.apply(frame, filters or Filters(), date_column="referral_date",
-                              centre_column="allocated_centre")
+    return filter_model.apply(
+        frame, filters or Filters(), date_column="referral_date", centre_column="allocated_centre"
+    )
 
 
 def referral_to_review(dataset: Dataset, filters: Filters | None = None, by: str | None = "panel") -> pl.DataFrame:
@@ -47,11 +56,15 @@ def referral_pipeline(dataset: Dataset, filters: Filters | None = None, by: str 
     """Referred, approved and infused per group (an infusion counts against its referral)."""
     frame = referrals(dataset, filters)
     infused = dataset["infusions"]["referral_id"].drop_nulls().unique().implode()
-    return frame.group_by(pl.col(REFERRAL_GROUPS[by]).alias("group")).agg(
-        pl.len().alias("referred"),
-        (pl.col("decision") == "approved").sum().alias("approved"),
-        pl.col("referral_id").is_in(infused).sum().alias("infused"),
-    ).sort("group")
+    return (
+        frame.group_by(pl.col(REFERRAL_GROUPS[by]).alias("group"))
+        .agg(
+            pl.len().alias("referred"),
+            (pl.col("decision") == "approved").sum().alias("approved"),
+            pl.col("referral_id").is_in(infused).sum().alias("infused"),
+        )
+        .sort("group")
+    )
 
 
 def cytopenia_recovery(dataset: Dataset, filters: Filters | None = None, by: str | None = None) -> pl.DataFrame:
@@ -70,10 +83,14 @@ def cytopenia_recovery(dataset: Dataset, filters: Filters | None = None, by: str
         (d100 & pl.col("cytopenia_resolved_day").is_null()).sum().alias("unresolved_d100"),
     ]
     key = {"centre": "centre_code", "product": "product_code", "ta": "ta_code", "quarter": "quarter"}.get(by or "")
-    table = (episodes.group_by(pl.col(key).alias("group")).agg(*summary).sort("group") if key
-             else episodes.select(pl.lit("England").alias("group"), *summary))
+    table = (
+        episodes.group_by(pl.col(key).alias("group")).agg(*summary).sort("group")
+        if key
+        else episodes.select(pl.lit("England").alias("group"), *summary)
+    )
     return table.with_columns(
-        pl.when(pl.col("d100_known") > 0).then(pl.col("unresolved_d100") / pl.col("d100_known"))
+        pl.when(pl.col("d100_known") > 0)
+        .then(pl.col("unresolved_d100") / pl.col("d100_known"))
         .alias("share_unresolved_d100")
     )
 
@@ -84,16 +101,22 @@ def exception_reasons(dataset: Dataset, kind: str, filters: Filters | None = Non
     exception, _ = definition(f"{kind}_exception", dataset.extract_date or dt.date.today())
     key = {"centre": "centre_code", "product": "product_code", "quarter": "quarter"}[by]
     episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter(exception)
-    return (episodes.group_by(pl.col(key).alias("group"), pl.col(column).alias("reason"))
-            .agg(pl.len().alias("exceptions")).sort("group", "reason"))
+    return (
+        episodes.group_by(pl.col(key).alias("group"), pl.col(column).alias("reason"))
+        .agg(pl.len().alias("exceptions"))
+        .sort("group", "reason")
+    )
 
 
 def ta_outside(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     """The infusions outside their TA, one row per reason, with the episode behind it."""
     episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter("ta_outside")
     return (
-        episodes.unpivot(index=["episode_id", "centre_code", "product_code", "ta_code", "age_at_infusion",
-                                "infusion_date"], on=list(TA_REASONS), variable_name="reason_id")
+        episodes.unpivot(
+            index=["episode_id", "centre_code", "product_code", "ta_code", "age_at_infusion", "infusion_date"],
+            on=list(TA_REASONS),
+            variable_name="reason_id",
+        )
         .filter("value")
         .with_columns(pl.col("reason_id").replace_strict(TA_REASONS).alias("reason"))
         .drop("value")

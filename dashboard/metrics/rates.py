@@ -16,13 +16,33 @@ from dashboard.loaders import Dataset
 from dashboard.metrics.catalogue import Metric, catalogue
 from dashboard.metrics.definitions import definition
 
-GROUPS = {"centre": "centre_code", "product": "product_code", "ta": "ta_code", "quarter": "quarter",
-          "panel": "panel", "age": "age_band"}
+GROUPS = {
+    "centre": "centre_code",
+    "product": "product_code",
+    "ta": "ta_code",
+    "quarter": "quarter",
+    "panel": "panel",
+    "age": "age_band",
+}
 COMPLETENESS_THRESHOLD = 0.90  # DESIGN.md section 6: under 90% day-30 follow-up, shown but never flagged
 INSUFFICIENT_FOLLOW_UP = "insufficient follow-up"
 LOW_NUMBERS = 8  # a rate on fewer patients carries a low-numbers badge
-ROW_COLUMNS = ["group", "numerator", "denominator", "rate", "ci_low", "ci_high", "expected", "ratio",
-               "limit_95_low", "limit_95_high", "limit_998_low", "limit_998_high", "p_value", "flag"]
+ROW_COLUMNS = [
+    "group",
+    "numerator",
+    "denominator",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "expected",
+    "ratio",
+    "limit_95_low",
+    "limit_95_high",
+    "limit_998_low",
+    "limit_998_high",
+    "p_value",
+    "flag",
+]
 
 
 @dataclass(frozen=True)
@@ -43,23 +63,39 @@ class MetricTable:
     def as_json(self) -> dict:
         """The stable JSON of `cartgov metrics --format json` (DESIGN.md section 3)."""
         query = self.filters.as_query()
-        filters = {name: (query.get(name, [None])[0] if name in ("start", "end") else query.get(name, []))
-                   for name in ("start", "end", "centre", "product", "ta", "age")}
+        filters = {
+            name: (query.get(name, [None])[0] if name in ("start", "end") else query.get(name, []))
+            for name in ("start", "end", "centre", "product", "ta", "age")
+        }
         rows = self.rows.select(ROW_COLUMNS).with_columns(pl.col("group").cast(pl.Utf8))
         return {
-            "metric": self.metric.id, "by": self.by, "adjust": self.adjust, "as_of": self.as_of.isoformat(),
-            "filters": filters, "target": _round(self.target),
-            "dispersion": None if self.dispersion is None else {
-                "phi": _round(self.dispersion.phi), "tau2": self.dispersion.tau2},
+            "metric": self.metric.id,
+            "by": self.by,
+            "adjust": self.adjust,
+            "as_of": self.as_of.isoformat(),
+            "filters": filters,
+            "target": _round(self.target),
+            "dispersion": None
+            if self.dispersion is None
+            else {"phi": _round(self.dispersion.phi), "tau2": self.dispersion.tau2},
             # direction: the flag read in the metric's direction (worse, better, as_expected; null: not judged)
-            "rows": [{**{k: _round(v) for k, v in row.items()}, "p_value": _significant(row["p_value"]),
-                      "direction": self.metric.judgement(row["flag"])} for row in rows.to_dicts()],
+            "rows": [
+                {
+                    **{k: _round(v) for k, v in row.items()},
+                    "p_value": _significant(row["p_value"]),
+                    "direction": self.metric.judgement(row["flag"]),
+                }
+                for row in rows.to_dicts()
+            ],
         }
 
 
 def _round(value):
-    return round(value, 6) if isinstance(value, float) and not np.isnan(value) else (None if isinstance(value, float)
-                                                                                     else value)
+    return (
+        round(value, 6)
+        if isinstance(value, float) and not np.isnan(value)
+        else (None if isinstance(value, float) else value)
+    )
 
 
 def _significant(p: float | None) -> float | None:
@@ -73,8 +109,15 @@ def scoped_episodes(dataset: Dataset, metric_id: str, as_of: dt.date) -> pl.Data
     return dataset.episodes.filter(denominator).with_columns(numerator.alias("_num"))
 
 
-def compute(dataset: Dataset, metric_id: str, by: str | None = None, filters: Filters | None = None,
-            as_of: dt.date | None = None, adjust: str | None = None, overdispersion: bool = False) -> MetricTable:
+def compute(
+    dataset: Dataset,
+    metric_id: str,
+    by: str | None = None,
+    filters: Filters | None = None,
+    as_of: dt.date | None = None,
+    adjust: str | None = None,
+    overdispersion: bool = False,
+) -> MetricTable:
     """A proportion metric per group under the filters; with by='centre' the funnel limits and flags too."""
     metric = catalogue()[metric_id]
     if metric.kind != "proportion":
@@ -93,8 +136,11 @@ def compute(dataset: Dataset, metric_id: str, by: str | None = None, filters: Fi
     scoped = filter_model.apply(eligible, filters).join(product_rates, on="product_code", how="left")
 
     key = GROUPS.get(by)
-    aggregations = [pl.col("_num").sum().alias("numerator"), pl.len().alias("denominator"),
-                    pl.col("_product_rate").sum().alias("expected")]
+    aggregations = [
+        pl.col("_num").sum().alias("numerator"),
+        pl.len().alias("denominator"),
+        pl.col("_product_rate").sum().alias("expected"),
+    ]
     if key is None:
         rows = scoped.select(*aggregations).with_columns(pl.lit("England").alias("group"))
     else:
@@ -105,32 +151,50 @@ def compute(dataset: Dataset, metric_id: str, by: str | None = None, filters: Fi
     ratio_based = adjust == "product_mix"
     rows = rows.with_columns(
         pl.when(pl.col("expected") > 0).then(pl.col("numerator") / pl.col("expected")).alias("ratio")
-        if ratio_based else pl.lit(None, dtype=pl.Float64).alias("ratio"),
+        if ratio_based
+        else pl.lit(None, dtype=pl.Float64).alias("ratio"),
         pl.col("expected") if ratio_based else pl.lit(None, dtype=pl.Float64).alias("expected"),
     )
     target = 1.0 if ratio_based else crude_target
 
-    rows, dispersion, limits = with_funnel(rows, target, ratio_based, overdispersion) if by == "centre" else (
-        without_funnel(rows), None, None)
+    rows, dispersion, limits = (
+        with_funnel(rows, target, ratio_based, overdispersion) if by == "centre" else (without_funnel(rows), None, None)
+    )
     if by == "centre" and metric.is_outcome and limits is not None:
         rows = _completeness_gate(dataset, filters, as_of, rows)
     rows = rows.with_columns((pl.col("denominator") < LOW_NUMBERS).alias("low_numbers")).sort("group")
     extra = ["centre_name"] if "centre_name" in rows.columns else []
     benchmark = (int(national["_num"].sum()), national.height)
-    return MetricTable(metric, by, adjust, as_of, filters, target, rows.select(*ROW_COLUMNS, "low_numbers", *extra),
-                       dispersion, limits, benchmark)
+    return MetricTable(
+        metric,
+        by,
+        adjust,
+        as_of,
+        filters,
+        target,
+        rows.select(*ROW_COLUMNS, "low_numbers", *extra),
+        dispersion,
+        limits,
+        benchmark,
+    )
 
 
-def with_funnel(rows: pl.DataFrame, target: float | None, ratio_based: bool, overdispersion: bool
-                ) -> tuple[pl.DataFrame, stats.Dispersion | None, pl.DataFrame | None]:
+def with_funnel(
+    rows: pl.DataFrame, target: float | None, ratio_based: bool, overdispersion: bool
+) -> tuple[pl.DataFrame, stats.Dispersion | None, pl.DataFrame | None]:
     """Funnel limits at each centre's size (patients, or expected events for a ratio) and its flag, with the
     dispersion when asked for and the limits as a curve. Rows need numerator, denominator, rate, expected, ratio."""
     if target is None:
         return without_funnel(rows), None, None
     size = (rows["expected"] if ratio_based else rows["denominator"].cast(pl.Float64)).fill_null(0)
     counted = rows["numerator"].is_not_null()  # a suppressed count (in a view for sharing) is left out
-    dispersion = (stats.dispersion(rows["numerator"].filter(counted).to_numpy(), size.filter(counted).to_numpy(),
-                                   target, ratio=ratio_based) if overdispersion else None)
+    dispersion = (
+        stats.dispersion(
+            rows["numerator"].filter(counted).to_numpy(), size.filter(counted).to_numpy(), target, ratio=ratio_based
+        )
+        if overdispersion
+        else None
+    )
     tau2 = dispersion.tau2 if dispersion else 0.0
     observed, sizes = rows["numerator"].cast(pl.Float64).fill_null(np.nan).to_numpy(), size.to_numpy()
     rows = rows.with_columns(
@@ -159,11 +223,14 @@ def _every_centre(dataset: Dataset, filters: Filters, rows: pl.DataFrame) -> pl.
 
 def _completeness_gate(dataset: Dataset, filters: Filters, as_of: dt.date, rows: pl.DataFrame) -> pl.DataFrame:
     """A centre under the day-30 completeness threshold is shown but never flagged (DESIGN.md section 6)."""
-    completeness = compute(dataset, "followup_d30_complete", by="centre", filters=filters.without("adjust"),
-                           as_of=as_of, adjust="crude")
+    completeness = compute(
+        dataset, "followup_d30_complete", by="centre", filters=filters.without("adjust"), as_of=as_of, adjust="crude"
+    )
     gated = completeness.rows.filter(pl.col("rate") < COMPLETENESS_THRESHOLD)["group"]
     return rows.with_columns(
-        pl.when(pl.col("group").is_in(gated.implode())).then(pl.lit(INSUFFICIENT_FOLLOW_UP)).otherwise(pl.col("flag"))
+        pl.when(pl.col("group").is_in(gated.implode()))
+        .then(pl.lit(INSUFFICIENT_FOLLOW_UP))
+        .otherwise(pl.col("flag"))
         .alias("flag")
     )
 
@@ -176,8 +243,13 @@ def exact(table: MetricTable) -> MetricTable:
 Disclose = Callable[[MetricTable], MetricTable]  # a view of a metric table; metrics built on others pass it on
 
 
-def quarterly(dataset: Dataset, metric_id: str, filters: Filters | None = None, as_of: dt.date | None = None,
-              disclose: Disclose = exact) -> tuple[pl.DataFrame, list[dict]]:
+def quarterly(
+    dataset: Dataset,
+    metric_id: str,
+    filters: Filters | None = None,
+    as_of: dt.date | None = None,
+    disclose: Disclose = exact,
+) -> tuple[pl.DataFrame, list[dict]]:
     """The metric per quarter as an SPC p-chart, with its Making Data Count signals, from the counts the view
     discloses (a quarter whose count is withheld is left out, limits and centre line included)."""
     table = disclose(compute(dataset, metric_id, by="quarter", filters=filters, as_of=as_of, adjust="crude"))

@@ -22,18 +22,24 @@ SIGNAL_SCHEMA = {
     "centre": pl.Utf8,  # a centre code (None for England)
     "rule": pl.Utf8,  # the funnel flag, the SPC rule, the completeness threshold or the outside-TA reason id
     "side": pl.Utf8,  # high or low
-    "numerator": pl.Int64, "denominator": pl.Int64,  # as disclosed: None where withheld
-    "rate": pl.Float64, "target": pl.Float64, "expected": pl.Float64, "ratio": pl.Float64,
+    "numerator": pl.Int64,
+    "denominator": pl.Int64,  # as disclosed: None where withheld
+    "rate": pl.Float64,
+    "target": pl.Float64,
+    "expected": pl.Float64,
+    "ratio": pl.Float64,
     "p_value": pl.Float64,  # funnel: the exact one-sided tail probability the flag rests on
     "reason": pl.Utf8,  # for outside-TA infusions: the reason in words, from the TA compliance rules
-    "period_start": pl.Date, "period_end": pl.Date,  # the infusions the signal rests on (None: from the first)
+    "period_start": pl.Date,
+    "period_end": pl.Date,  # the infusions the signal rests on (None: from the first)
 }
 
 
-def signals(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | None = None,
-            disclose: Disclose = exact) -> pl.DataFrame:
+def signals(
+    dataset: Dataset, filters: Filters | None = None, as_of: dt.date | None = None, disclose: Disclose = exact
+) -> pl.DataFrame:
     """One row per signal (SIGNAL_SCHEMA), found in the figures the view discloses, worst first. (Counts that are
-not a metric table's, such as outside-TA infusions by reason, are suppressed by the gate with the records.)"""
+    not a metric table's, such as outside-TA infusions by reason, are suppressed by the gate with the records.)"""
     filters = filters or Filters()
     found: list[dict] = []
     period = {"period_start": filters.start, "period_end": filters.end}
@@ -44,38 +50,78 @@ not a metric table's, such as outside-TA infusions by reason, are suppressed by 
         for row in table.rows.iter_rows(named=True):
             severity = metric.concern(row["flag"])
             if severity:
-                found.append({
-                    "severity": severity, "kind": "funnel", "metric": metric.id, "centre": row["group"],
-                    "rule": row["flag"], "side": row["flag"].split("_")[0].replace("above", "high")
-                    .replace("below", "low"), "numerator": row["numerator"], "denominator": row["denominator"],
-                    "rate": row["rate"], "target": table.target, "expected": row["expected"], "ratio": row["ratio"],
-                    "p_value": row["p_value"], **period,
-                })
+                found.append(
+                    {
+                        "severity": severity,
+                        "kind": "funnel",
+                        "metric": metric.id,
+                        "centre": row["group"],
+                        "rule": row["flag"],
+                        "side": row["flag"].split("_")[0].replace("above", "high").replace("below", "low"),
+                        "numerator": row["numerator"],
+                        "denominator": row["denominator"],
+                        "rate": row["rate"],
+                        "target": table.target,
+                        "expected": row["expected"],
+                        "ratio": row["ratio"],
+                        "p_value": row["p_value"],
+                        **period,
+                    }
+                )
         if metric.is_outcome:
             _, spc = rates.quarterly(dataset, metric.id, filters, as_of, disclose)
             for s in spc:
                 worse = (s["direction"] == "high") == metric.higher_is_worse
-                found.append({
-                    "severity": "alert" if worse else "info", "kind": "spc", "metric": metric.id, "rule": s["rule"],
-                    "side": s["direction"], "period_start": s["from"], "period_end": _quarter_end(s["to"]),
-                })
-    completeness = disclose(rates.compute(dataset, "followup_d30_complete", by="centre", filters=filters,
-                                          as_of=as_of))
+                found.append(
+                    {
+                        "severity": "alert" if worse else "info",
+                        "kind": "spc",
+                        "metric": metric.id,
+                        "rule": s["rule"],
+                        "side": s["direction"],
+                        "period_start": s["from"],
+                        "period_end": _quarter_end(s["to"]),
+                    }
+                )
+    completeness = disclose(rates.compute(dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of))
     for row in completeness.rows.filter(pl.col("rate") < rates.COMPLETENESS_THRESHOLD).iter_rows(named=True):
-        found.append({
-            "severity": "alert", "kind": "completeness", "metric": "followup_d30_complete", "centre": row["group"],
-            "rule": f"under {rates.COMPLETENESS_THRESHOLD:.0%}", "side": "low", "numerator": row["numerator"],
-            "denominator": row["denominator"], "rate": row["rate"], "target": rates.COMPLETENESS_THRESHOLD, **period,
-        })
+        found.append(
+            {
+                "severity": "alert",
+                "kind": "completeness",
+                "metric": "followup_d30_complete",
+                "centre": row["group"],
+                "rule": f"under {rates.COMPLETENESS_THRESHOLD:.0%}",
+                "side": "low",
+                "numerator": row["numerator"],
+                "denominator": row["denominator"],
+                "rate": row["rate"],
+                "target": rates.COMPLETENESS_THRESHOLD,
+                **period,
+            }
+        )
     reasons = pathway.ta_outside_by_reason(dataset, filters).filter(pl.col("infusions") > 0)
     for row in reasons.iter_rows(named=True):
-        found.append({
-            "severity": "alert", "kind": "outside_ta", "metric": "ta_outside", "rule": row["reason_id"],
-            "side": "high", "numerator": row["infusions"], "reason": row["reason"], **period,
-        })
+        found.append(
+            {
+                "severity": "alert",
+                "kind": "outside_ta",
+                "metric": "ta_outside",
+                "rule": row["reason_id"],
+                "side": "high",
+                "numerator": row["infusions"],
+                "reason": row["reason"],
+                **period,
+            }
+        )
     frame = pl.DataFrame(found, schema=SIGNAL_SCHEMA) if found else pl.DataFrame(schema=SIGNAL_SCHEMA)
-    return frame.sort(pl.col("severity").replace_strict(SEVERITY_ORDER, return_dtype=pl.Int8), "kind", "metric",
-                      "centre", nulls_last=True)
+    return frame.sort(
+        pl.col("severity").replace_strict(SEVERITY_ORDER, return_dtype=pl.Int8),
+        "kind",
+        "metric",
+        "centre",
+        nulls_last=True,
+    )
 
 
 def quarter_label(day: dt.date) -> str:

@@ -31,7 +31,18 @@ def exception_episodes(dataset: Dataset, filters: Filters | None = None) -> pl.D
     as_of = dataset.extract_date or dt.date.today()
     travel, _ = definition("travel_exception", as_of)
     carer, _ = definition("carer_exception", as_of)
-    return episodes.filter(travel | carer).select(
-        "episode_id", "centre_code", "product_code", "infusion_date", "home_travel_minutes", "nearby_stay_days",
-        "travel_exception_reason", "carer_24h_available", "carer_exception_reason",
-    ).sort("infusion_date")
+    return (
+        episodes.filter(travel | carer)
+        .select(
+            "episode_id",
+            "centre_code",
+            "product_code",
+            "infusion_date",
+            "home_travel_minutes",
+            "nearby_stay_days",
+            "travel_exception_reason",
+            "carer_24h_available",
+            "carer_exception_reason",
+        )
+        .sort("infusion_date")
+    )

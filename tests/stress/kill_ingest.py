@@ -69,8 +69,14 @@ def fresh_store(backend: str, folder: Path) -> Iterator[str]:
 
 def start_ingest(url: str, submission: Path, snapshots: Path) -> subprocess.Popen:
     env = {**os.environ, "CARTGOV_DATABASE_URL": url, "CARTGOV_SNAPSHOT_DIR": str(snapshots)}
-    return subprocess.Popen([sys.executable, "-m", "dashboard", "ingest", str(submission), "--format", "json"],
-                            cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dashboard", "ingest", str(submission), "--format", "json"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def totals(stdout: str) -> list[tuple]:
@@ -85,10 +91,15 @@ def settle(url: str, timeout: float = 60) -> None:
     engine = sa.create_engine(url)
     deadline = time.monotonic() + timeout
     with engine.connect() as connection:
-        while connection.execute(sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")).scalar_one() \
-                and time.monotonic() < deadline:
+        while (
+            connection.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
     engine.dispose()
 
@@ -129,8 +140,10 @@ def main() -> int:
                 print(f"the uninterrupted ingest failed (exit {process.returncode}): {stderr.strip()}")
                 return 1
             expected_totals, after = totals(stdout), state(url)
-        print(f"{args.backend}: uninterrupted ingest of {args.episodes} infusions took {duration:.1f} s; "
-              f"kills drawn uniformly over 0-{duration:.1f} s, seed {args.seed}")
+        print(
+            f"{args.backend}: uninterrupted ingest of {args.episodes} infusions took {duration:.1f} s; "
+            f"kills drawn uniformly over 0-{duration:.1f} s, seed {args.seed}"
+        )
         print(f"{'run':>4} {'delay s':>8}  {'outcome':<32} {'rerun s':>8}  result")
 
         outcomes, failures = collections.Counter(), 0
@@ -167,8 +180,10 @@ def main() -> int:
                     problems.append(f"after the rerun the store holds {state(url)}, not {after}")
             outcomes[outcome] += 1
             failures += bool(problems)
-            print(f"{run:>4} {delay:>8.2f}  {outcome:<32} {rerun_time:>8.1f}  "
-                  + ("ok" if not problems else "FAIL: " + "; ".join(problems)))
+            print(
+                f"{run:>4} {delay:>8.2f}  {outcome:<32} {rerun_time:>8.1f}  "
+                + ("ok" if not problems else "FAIL: " + "; ".join(problems))
+            )
 
     print(f"\n{'outcome':<32} {'runs':>5}")
     for outcome in (BEFORE, AFTER, FINISHED, "INCONSISTENT"):
