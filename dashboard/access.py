@@ -29,7 +29,7 @@ class Viewer:
     role: str
     centre: str | None = None  # the centre a centre lead is bound to
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise AccessConfigError(f"{self.identity}: unknown role {self.role!r} (use one of {', '.join(ROLES)})")
         if (self.role == "centre") != bool(self.centre):

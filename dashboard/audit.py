@@ -34,16 +34,18 @@ def entries(engine: sa.Engine, limit: int = 5000) -> pl.DataFrame:
     log = store.audit_log
     with engine.connect() as connection:
         rows = connection.execute(sa.select(log).order_by(log.c.id.desc()).limit(limit)).mappings().all()
-    schema = {
-        "id": pl.Int64,
-        "at": pl.Datetime("us", "UTC"),
-        "who": pl.Utf8,
-        "role": pl.Utf8,
-        "action": pl.Utf8,
-        "page": pl.Utf8,
-        "filters": pl.Utf8,
-        "detail": pl.Utf8,
-    }
+    schema = pl.Schema(
+        {
+            "id": pl.Int64(),
+            "at": pl.Datetime("us", "UTC"),
+            "who": pl.Utf8(),
+            "role": pl.Utf8(),
+            "action": pl.Utf8(),
+            "page": pl.Utf8(),
+            "filters": pl.Utf8(),
+            "detail": pl.Utf8(),
+        }
+    )
     return pl.DataFrame(
         [{**row, "filters": str(row["filters"])} for row in rows], schema=schema, orient="row", strict=False
     )

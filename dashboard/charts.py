@@ -7,7 +7,7 @@ import polars as pl
 
 from dashboard import meaning
 from dashboard.metrics.catalogue import Metric, catalogue
-from dashboard.metrics.rates import LOW_NUMBERS
+from dashboard.metrics.rates import LOW_NUMBERS, MetricTable
 
 # One colour per product everywhere, so a product is recognisable from page to page.
 PRODUCT_COLOURS = {
@@ -17,6 +17,12 @@ PRODUCT_COLOURS = {
     "liso-cel": "#7C2855",
     "obe-cel": "#00A9CE",
 }
+
+
+def _least(values: pl.Series) -> float:
+    """The smallest value shown (0 when there is none)."""
+    shown = values.drop_nulls().to_list()
+    return float(min(shown)) if shown else 0.0
 
 
 def followup_completeness(table: pl.DataFrame, threshold: float) -> go.Figure:
@@ -66,7 +72,7 @@ def followup_completeness(table: pl.DataFrame, threshold: float) -> go.Figure:
     )
     figure.update_layout(
         xaxis_title="Follow-up received, % of due",
-        xaxis_range=[max(0, (ordered["d30_ci_low"].min() or 0) * 100 - 5), 101],
+        xaxis_range=[max(0.0, _least(ordered["d30_ci_low"]) * 100 - 5), 101],
         yaxis={"autorange": "reversed", "title": None},
         height=max(320, 22 * ordered.height + 80),
         legend={"orientation": "h", "y": -0.12},
@@ -81,7 +87,7 @@ LAYOUT = {"margin": {"t": 40, "r": 10, "l": 10, "b": 10}, "legend": {"orientatio
 FEW = meaning.LOW_NUMBERS_NOTE
 
 
-def _value_column(table) -> tuple[str, str]:
+def _value_column(table: MetricTable) -> tuple[str, str]:
     """The plotted value and its axis title: observed/expected for product mix, the rate for crude."""
     if table.adjust == "product_mix":
         return "ratio", "Observed / expected (product mix)"
@@ -109,7 +115,7 @@ def _hollow_legend(figure: go.Figure, low_numbers: pl.Series) -> None:
         )
 
 
-def _hover(table, rows: pl.DataFrame) -> list[list]:
+def _hover(table: MetricTable, rows: pl.DataFrame) -> list[list]:
     """Per point: the centre, the plotted value in words, counts, interval, expected, the flag's meaning and p."""
     value, _ = _value_column(table)
     plotted = [f"observed/expected {r:.2f}" if value == "ratio" else f"{r:.1%}" for r in rows[value].to_list()]
@@ -144,11 +150,11 @@ HOVER = (
 )
 
 
-def _meaning_key(table, rows: pl.DataFrame) -> pl.Series:
+def _meaning_key(table: MetricTable, rows: pl.DataFrame) -> pl.Series:
     return pl.Series([table.metric.meaning(f) or "" for f in rows["flag"].to_list()], dtype=pl.Utf8)
 
 
-def funnel(table) -> go.Figure:
+def funnel(table: MetricTable) -> go.Figure:
     """Funnel plot: one point per centre against patients (or expected events), with the 95% and 99.8% limits
     drawn where the exact test changes its answer; points coloured by what their flag means for this metric."""
     value, axis = _value_column(table)
@@ -159,7 +165,7 @@ def funnel(table) -> go.Figure:
     curve = table.limits
     if curve is not None and plotted.height:
         # Draw the funnel from the smallest centre on: below it the limits only fan out to infinity.
-        curve = curve.filter(pl.col("size") >= plotted[size_column].min() * 0.8)
+        curve = curve.filter(pl.col("size") >= _least(plotted[size_column]) * 0.8)
         for level, dash in (("998", "dash"), ("95", "dot")):
             for side in ("high", "low"):
                 figure.add_scatter(
@@ -229,7 +235,7 @@ def funnel(table) -> go.Figure:
     return figure
 
 
-def caterpillar(table) -> go.Figure:
+def caterpillar(table: MetricTable) -> go.Figure:
     """Centres ranked by their value with 95% intervals, against the national figure, coloured by meaning."""
     value, axis = _value_column(table)
     rows = table.rows.filter((pl.col("denominator") > 0) & pl.col(value).is_not_null())

@@ -17,8 +17,9 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from streamlit.runtime.media_file_storage import MediaFileKind
 from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaFileStorage, _calculate_file_id
@@ -46,6 +47,7 @@ def credentials(headers: Iterable[tuple[str, str]], cookies: Mapping[str, str]) 
     if not token:
         return None
     conf = access.settings()
+    identity: tuple
     if conf["mode"] == "header":
         identity = tuple(value for name, value in headers if name.lower() == conf["header"].lower())
     elif conf["mode"] == "oidc":
@@ -75,9 +77,9 @@ def _session_credentials(session_id: str | None) -> tuple | None:
     from streamlit.runtime import Runtime
 
     client = Runtime.instance().get_client(session_id) if session_id and Runtime.exists() else None
-    if client is None:
+    context = client.client_context if client is not None else None
+    if context is None:
         return None
-    context = client.client_context
     return credentials(context.headers, context.cookies)
 
 
@@ -148,11 +150,12 @@ class SessionMediaStorage(MemoryMediaFileStorage):
 
 def guard_routes(routes: list, storage: SessionMediaStorage) -> list:
     """Streamlit's /media routes, answering only the requests the storage admits (404 to every other)."""
-    from starlette.responses import PlainTextResponse
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
-    def guarded(endpoint):
-        async def serve_admitted(request):
+    def guarded(endpoint: Callable) -> Callable:
+        async def serve_admitted(request: Request) -> Response:
             if not storage.admits(request.path_params.get("file_id", ""), request.headers.items(), request.cookies):
                 return PlainTextResponse("File not found", status_code=404)
             return await endpoint(request)
@@ -170,15 +173,19 @@ def install() -> None:
     from streamlit.web.server import server
     from streamlit.web.server.starlette import starlette_app
 
-    server.MemoryMediaFileStorage = SessionMediaStorage
+    # Streamlit's internals, replaced before it starts (typed for what they were, not for what replaces them).
+    server.MemoryMediaFileStorage = SessionMediaStorage  # type: ignore[misc]
     create_media_routes = starlette_app.create_media_routes
-    starlette_app.create_media_routes = lambda storage, base_url: guard_routes(
-        create_media_routes(storage, base_url), storage
+    starlette_app.create_media_routes = lambda storage, base_url: guard_routes(  # type: ignore[assignment]
+        create_media_routes(storage, base_url),
+        storage,  # type: ignore[arg-type]
     )
 
     handle = DeferredFileHandler.handle
 
-    async def handle_for_its_session(self, request, session_id: str):
+    async def handle_for_its_session(
+        self: DeferredFileHandler, request: Any, session_id: str
+    ) -> BackendOperationResponse:
         # Streamlit runs any session's deferred download for whoever names its id: only the session that drew the
         # button may (the id is random, but a file made with another session's access must never be handed over).
         owner = self._get_media_file_mgr()._deferred_callables.get(request.deferred_file.file_id)
@@ -192,4 +199,4 @@ def install() -> None:
         finally:
             clicking_session.reset(clicked)
 
-    DeferredFileHandler.handle = handle_for_its_session
+    DeferredFileHandler.handle = handle_for_its_session  # type: ignore[method-assign]

@@ -15,6 +15,7 @@ changed here, before Streamlit starts (issue 12, DESIGN.md section 8):
 import logging
 import os
 import sys
+from typing import cast
 
 from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.pages_manager import PagesManager
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 PINNED = ["--client.disableDataExport", "true", "--server.enableXsrfProtection", "true"]
 
 
-def _refuse_clear_cache(session: AppSession) -> None:
+def _refuse_clear_cache(_session: AppSession) -> None:
     # Streamlit clears every cache of the server (the loaded data, every computed metric) for one browser's message,
     # even from someone denied at sign-in: every user would pay the reload. Nothing in this app sends it.
     log.warning("A browser asked to clear the shared caches; refused")
@@ -36,6 +37,7 @@ def _refuse_clear_cache(session: AppSession) -> None:
 
 def _hide_internal_endpoints() -> None:
     """/_stcore/metrics (cache names, sizes, session counts) answers 404 unless CARTGOV_SERVE_METRICS=true."""
+    from starlette.requests import Request
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
     from streamlit.web.server.starlette import starlette_app
@@ -44,18 +46,19 @@ def _hide_internal_endpoints() -> None:
         return
     create_metrics_routes = starlette_app.create_metrics_routes
 
-    async def not_found(_request):
+    async def not_found(_request: Request) -> PlainTextResponse:
         return PlainTextResponse("Not found", status_code=404)
 
     starlette_app.create_metrics_routes = lambda runtime, base_url: [
-        Route(route.path, not_found, methods=route.methods) for route in create_metrics_routes(runtime, base_url)
+        Route(route.path, not_found, methods=route.methods)
+        for route in cast("list[Route]", create_metrics_routes(runtime, base_url))
     ]
 
 
 def main() -> None:
     PagesManager.uses_pages_directory = False
     media.install()
-    AppSession._handle_clear_cache_request = _refuse_clear_cache
+    AppSession._handle_clear_cache_request = _refuse_clear_cache  # type: ignore[method-assign,assignment]
     _hide_internal_endpoints()
     sys.argv = ["streamlit", "run", "streamlit_app.py", *PINNED, *sys.argv[1:]]
     streamlit_main()

@@ -9,6 +9,7 @@ z-scores, DerSimonian-Laird additive random effects). SPC follows NHS England's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -47,7 +48,7 @@ def with_rate(frame: pl.DataFrame, numerator: str = "numerator", denominator: st
 TAILS = {"95": 0.025, "998": 0.001}  # one-sided: beyond the 95% limit is a tail probability under 2.5%
 
 
-def _null(size: np.ndarray, target: float, ratio: bool):
+def _null(size: np.ndarray, target: float, ratio: bool) -> Any:  # a frozen scipy distribution
     """The count a centre would show by chance: Poisson with mean E (observed/expected), or binomial on n at the
     target (a proportion)."""
     return sps.poisson(size) if ratio else sps.binom(size, target)
@@ -125,7 +126,9 @@ class Dispersion:
     centres: int
 
 
-def _transformed(observed: np.ndarray, size: np.ndarray, target: float, ratio: bool):
+def _transformed(
+    observed: np.ndarray, size: np.ndarray, target: float, ratio: bool
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Variance-stabilised value, its standard error and the target, as FunnelPlotR does.
 
     Proportions: arcsine square root, s = 1 / (2 sqrt(n)). Ratios O/E: square root, s = 1 / (2 sqrt(E)).
@@ -218,7 +221,7 @@ def funnel_flags(observed: np.ndarray, size: np.ndarray, target: float, ratio: b
             wide_low, wide_high = overdispersed_limits(target, size, level, tau2, ratio)
             above, below = above & (value > wide_high), below & (value < wide_low)
         flags = np.where(above, f"above_{LEVELS_SHOWN[name]}", np.where(below, f"below_{LEVELS_SHOWN[name]}", flags))
-    return np.where((size > 0) & ~np.isnan(observed), flags, None)
+    return np.where((size > 0) & ~np.isnan(observed), flags, np.array(None, dtype=object))
 
 
 # --- Statistical process control ---
@@ -239,7 +242,7 @@ def p_chart(counts: pl.DataFrame, period: str = "quarter") -> tuple[pl.DataFrame
     table = counts.filter(pl.col("denominator") > 0).sort(period)
     if table.height == 0:
         return table, []
-    centre = table["numerator"].sum() / table["denominator"].sum()
+    centre = float(table["numerator"].sum()) / float(table["denominator"].sum())
     sigma = (centre * (1 - centre) / table["denominator"].cast(pl.Float64)).sqrt()
     table = table.with_columns(
         (pl.col("numerator") / pl.col("denominator")).alias("rate"),

@@ -14,13 +14,19 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPIConnection
 
 from data_contracts import CONTRACTS, PRIMARY_KEYS, polars_schema
 
 DEFAULT_DATABASE_URL = "sqlite:///var/cartgov.db"
 metadata = sa.MetaData()
 
-_SQL_TYPES = {pl.Utf8: sa.Text, pl.Int64: sa.BigInteger, pl.Boolean: sa.Boolean, pl.Date: sa.Date}
+_SQL_TYPES: dict[pl.DataType, type[sa.types.TypeEngine]] = {
+    pl.Utf8(): sa.Text,
+    pl.Int64(): sa.BigInteger,
+    pl.Boolean(): sa.Boolean,
+    pl.Date(): sa.Date,
+}
 
 
 def _data_table(name: str) -> sa.Table:
@@ -130,7 +136,7 @@ def _check_schema(engine: sa.Engine) -> None:
             )
 
 
-def _sqlite_pragmas(connection, _record) -> None:
+def _sqlite_pragmas(connection: DBAPIConnection, _record: object) -> None:
     cursor = connection.cursor()
     # WAL lets the app keep reading while an ingest writes; a busy writer waits instead of failing.
     cursor.execute("PRAGMA journal_mode=WAL")

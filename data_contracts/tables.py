@@ -1,6 +1,7 @@
 """Pandera models of the six submission tables: the data dictionary of DESIGN.md section 4, one field per column."""
 
 import datetime as dt
+from collections.abc import Callable
 
 import pandera.polars as pa
 import polars as pl
@@ -11,10 +12,10 @@ from data_contracts import codes
 RULE_COLUMNS: dict[str, str] = {}
 
 
-def row_rule(column: str):
+def row_rule(column: str) -> Callable[[Callable], Callable]:
     """Register a named row-wise dataframe check whose failures point at `column`."""
 
-    def register(fn):
+    def register(fn: Callable) -> Callable:
         RULE_COLUMNS[fn.__name__] = column
         return pa.dataframe_check(fn)
 

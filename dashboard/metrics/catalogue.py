@@ -43,7 +43,7 @@ class Metric:
         """The flag as what it means: worse_99.8, worse_95, as_expected, better_95, better_99.8 or
         insufficient_follow_up (None when not judged)."""
         judgement = self.judgement(flag)
-        if judgement in ("worse", "better"):
+        if flag and judgement in ("worse", "better"):
             return f"{judgement}_{flag.split('_')[1]}"
         return judgement or ("insufficient_follow_up" if flag == "insufficient follow-up" else None)
 

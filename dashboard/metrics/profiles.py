@@ -21,7 +21,9 @@ TOXICITY = (
 )
 
 
-def by_product(dataset: Dataset, filters: Filters | None = None, metric_ids=TOXICITY) -> pl.DataFrame:
+def by_product(
+    dataset: Dataset, filters: Filters | None = None, metric_ids: tuple[str, ...] = TOXICITY
+) -> pl.DataFrame:
     """Each metric by product (crude rates with Wilson intervals): the side-by-side product table, long form."""
     tables = []
     for metric_id in metric_ids:
