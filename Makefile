@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 export CARTGOV_DATABASE_URL ?= sqlite:///var/cartgov.db
 
-.PHONY: run test lint sample bench clean
+.PHONY: run test lint lock sample bench clean
 
-$(BIN)/cartgov: pyproject.toml
+# Installed from the lockfile (the versions CI tested, with their hashes), then the project itself.
+$(BIN)/cartgov: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 ## run: install, seed the synthetic sample into the store if needed, serve on http://localhost:8501
@@ -24,8 +26,17 @@ test: $(BIN)/cartgov
 	@CARTGOV_TEST_DATABASE_URL="$${CARTGOV_TEST_DATABASE_URL:-$$(scripts/ensure-postgres)}" \
 	  $(BIN)/python -m pytest -n 2 --dist loadfile
 
+## lint: formatting, ruff's rules and the type checker, as CI runs them
 lint: $(BIN)/cartgov
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## lock: recompile requirements.lock from pyproject.toml (after changing a dependency)
+lock: $(BIN)/cartgov
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --generate-hashes --no-header --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu -o requirements.lock
 
 ## sample: regenerate sample_data/ (3,000 infusions to 2026-09-30, and the broken submission)
 sample: $(BIN)/cartgov
