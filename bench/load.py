@@ -35,7 +35,6 @@ import json
 import os
 import random
 import re
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -47,33 +46,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from served import serve  # noqa: E402
+from testkit.browser import IDLE, chromium_path, launch, websocket_bytes
+from testkit.pages import PAGE_PATHS
+from testkit.served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 DATA = ROOT / "bench" / ".data"
-PAGES = ["overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres", "data-quality"]
 HEADER = "X-Forwarded-Email"
 SECRET = "load-test-secret"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-renderer-backgrounding",
-    "--disable-background-timer-throttling",
-    "--disable-backgrounding-occluded-windows",
-]
 # Idle (the script not running) with the h1 drawn: the time in the browser since the navigation started, in ms.
-IDLE_JS = """() => {
-  const app = document.querySelector("[data-testid='stApp']");
-  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  const h1 = document.querySelector('h1');
-  return h1 && h1.offsetParent !== null ? performance.now() : false;
-}"""
+IDLE_JS = (
+    "() => {\n"
+    f"  if (!document.querySelector({json.dumps(IDLE)})) return false;\n"
+    "  const h1 = document.querySelector('h1');\n"
+    "  return h1 && h1.offsetParent !== null ? performance.now() : false;\n"
+    "}"
+)
 CHARTS_DRAWN_JS = (
     "() => document.querySelectorAll('.stPlotlyChart').length === "
     "document.querySelectorAll('.stPlotlyChart .js-plotly-plot .plot-container').length"
@@ -273,13 +262,6 @@ class RssSampler(threading.Thread):
         self.join(timeout=5)
 
 
-def chromium_path() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if path is None:
-        raise RuntimeError("Debian's chromium is not installed (scripts/ensure-chromium installs it as root)")
-    return path
-
-
 # --- What a session opens ---
 
 FILTERS = [
@@ -307,7 +289,7 @@ def centre_labels(person: Person, world: World) -> list[str]:
 
 
 def pick_url(person: Person, world: World, rng: random.Random) -> tuple[str, str]:
-    page = rng.choice(PAGES)
+    page = rng.choice(PAGE_PATHS)
     query: dict[str, str] = {}
     if rng.random() < 0.4:
         query.update(rng.choice(FILTERS))
@@ -435,15 +417,9 @@ async def session(
     received: list[bytes] = []
     js_errors: list[str] = []
 
-    def on_websocket(ws) -> None:
-        ws.on(
-            "framereceived",
-            lambda payload: received.append(payload if isinstance(payload, bytes) else payload.encode()),
-        )
-
     async def new_page():
         page = await context.new_page()
-        page.on("websocket", on_websocket)
+        websocket_bytes(page, into=received)
         page.on("pageerror", lambda error: js_errors.append(str(error)[:300]))
         return page
 
@@ -493,7 +469,7 @@ async def drive(
 
     loads: list[Load] = []
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        browser = await launch(playwright, chromium, many_sessions=True)
         # One untimed visit first: the server loads the dataset once, as it would have long before a busy hour.
         warm = await browser.new_context(extra_http_headers={HEADER: everyone[0].identity})
         first = await _open(await warm.new_page(), f"{base}/overview", 300)
@@ -607,7 +583,7 @@ def run(
     memory_ok = (not judged) or (growth is not None and growth <= limit)
 
     timed = [x for x in loads if x.page_s is not None and x.role != "denied"]
-    per_page = {p: _stats([x.page_s for x in timed if x.page == p]) for p in PAGES}
+    per_page = {p: _stats([x.page_s for x in timed if x.page == p]) for p in PAGE_PATHS}
     per_role = {r: _stats([x.page_s for x in timed if x.role == r]) for r in ("national", "centre", "observer")}
     errors = [{**_brief(x), "error": e} for x in loads for e in x.errors] + [{"error": e} for e in log_errors]
     national = [x for x in loads if x.canary is not None]

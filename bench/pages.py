@@ -15,12 +15,13 @@ import statistics
 import time
 from pathlib import Path
 
+from testkit.pages import PAGES
+
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["overview", "toxicity", "itu", "nice_ta", "exceptions", "products", "centres", "data_quality"]
 FILTERED = {"product": ["axi-cel"], "age": ["adults"], "start": dt.date(2023, 1, 1), "centre": ["MID02"]}
 
 
-def time_page(page: str, state: dict | None, repeat: int) -> list[float]:
+def time_page(page_file: str, state: dict | None, repeat: int) -> list[float]:
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
@@ -32,7 +33,7 @@ def time_page(page: str, state: dict | None, repeat: int) -> list[float]:
     for key, value in (state or {}).items():
         app.session_state[key] = value
     app.run()
-    app.switch_page(f"pages/{page}.py").run()  # first run of the page: its caches fill
+    app.switch_page(page_file).run()  # first run of the page: its caches fill
     assert not app.exception, app.exception
     samples = []
     for _ in range(repeat):
@@ -53,9 +54,10 @@ def main() -> None:
     os.environ.setdefault("CARTGOV_SNAPSHOT_DIR", str(ROOT / "bench" / ".data" / "snapshots"))
     os.chdir(ROOT)
     results = []
-    for page in PAGES:
+    for page_file in PAGES.values():
+        page = Path(page_file).stem  # named by its file, as bench/baseline.py names its pages
         for label, state in (("default", None), ("filtered", FILTERED)):
-            samples = time_page(page, state, args.repeat)
+            samples = time_page(page_file, state, args.repeat)
             results.append(
                 {
                     "page": page,

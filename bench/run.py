@@ -11,22 +11,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import baseline  # noqa: E402
-import foundation  # noqa: E402
-from served import serve  # noqa: E402
+import baseline  # beside this script: bench/ is the first entry of sys.path when it runs as `python bench/run.py`
+import foundation
+
+from testkit.browser import IDLE, launch
+from testkit.pages import PAGE_PATHS
+from testkit.served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / ".data"
 RESULTS = ROOT / "bench" / "results"
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 TARGETS = {
     "cold_load_s": 3.0,
     "warm_page_s": 0.5,
@@ -118,20 +118,13 @@ def served(tier: str):
     )
 
 
-def _chromium(playwright):
-    return playwright.chromium.launch(
-        executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    )
-
-
 def filter_change(tier: str, repeat: int) -> dict:
     """From picking a product in the sidebar to the funnel redrawn with the new data, in Chromium."""
     from playwright.sync_api import sync_playwright
 
     samples = []
     with served(tier) as (url, _), sync_playwright() as playwright:
-        browser = _chromium(playwright)
+        browser = launch(playwright)
         page = browser.new_page(
             viewport={"width": 1400, "height": 1200}, extra_http_headers={"X-Forwarded-Email": BENCH_USER}
         )
@@ -171,18 +164,10 @@ def peak_memory(tier: str) -> float:
     from playwright.sync_api import sync_playwright
 
     with served(tier) as (url, pid), sync_playwright() as playwright:
-        browser = _chromium(playwright)
+        browser = launch(playwright)
         page = browser.new_page()
-        for path in (
-            "overview",
-            "toxicity",
-            "itu",
-            "nice-ta",
-            "exceptions",
-            "products",
-            "centres?centre=MID02",
-            "data-quality",
-        ):
+        for path in PAGE_PATHS:
+            path += "?centre=MID02" if path == "centres" else ""  # the centre page draws its charts for one centre
             page.goto(f"{url}/{path}")
             page.wait_for_selector(IDLE, timeout=300_000)
             page.wait_for_timeout(500)

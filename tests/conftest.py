@@ -12,23 +12,23 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
 
-from bench.served import free_port
-from bench.served import serve as serve_app
+from testkit.browser import ChromiumMissing, launch
+from testkit.browser import chromium_path as find_chromium
+from testkit.served import free_port
+from testkit.served import serve as serve_app
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = PROJECT_ROOT / "sample_data"
 BAD_SUBMISSION = SAMPLE / "bad_submission"
 IN_CI = os.environ.get("CI", "").lower() == "true"
-# The app has finished a run (a page drawn) when its root carries this.
-IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-PAGE_PATHS = ["overview", "toxicity", "itu", "nice-ta", "exceptions", "products", "centres", "data-quality"]
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """Outside CI a missing server or browser skips; in CI it fails, because those tests must run there."""
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: this test must run, not skip)")
@@ -104,10 +104,10 @@ def seeded_sqlite(sqlite_url) -> str:
 
 
 def chromium_path() -> str:
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if path is None:
+    try:
+        return find_chromium()
+    except ChromiumMissing:
         missing("Debian's chromium is not installed (make test installs it when run as root)")
-    return path
 
 
 @dataclass(frozen=True)
@@ -126,17 +126,6 @@ def serve(database_url: str, snapshots: Path, log: Path, extra_env: dict | None 
         except RuntimeError as error:  # did not start: a failure of this test, with the server's log
             pytest.fail(str(error))
         yield Served(url, database_url, pid)
-
-
-def websocket_bytes(page) -> list[bytes]:
-    """Every message the server sends this page over its websocket from now on (what the browser is given, whether
-    drawn or not), filled in as they arrive."""
-    sent: list[bytes] = []
-    page.on(
-        "websocket",
-        lambda ws: ws.on("framereceived", lambda data: sent.append(data if isinstance(data, bytes) else data.encode())),
-    )
-    return sent
 
 
 NATIONAL = {"X-Forwarded-Email": "panel@example.nhs.uk"}  # what the proxy sends for a national panel member
@@ -176,19 +165,9 @@ def browser():
 
     executable = chromium_path()
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=executable,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
+        launched = launch(playwright, executable)
+        yield launched
+        launched.close()
 
 
 class PrivatePostgres:

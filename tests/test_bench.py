@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,6 +14,8 @@ def test_the_benchmarks_run_on_a_tiny_tier(tmp_path):
     result = subprocess.run(
         [sys.executable, "bench/run.py", "--tiers", "tiny", "--repeat", "1", "--quick", "--out", str(tmp_path)],
         cwd=PROJECT_ROOT,
+        # This checkout's packages (testkit, dashboard), not whichever copy the environment has installed.
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
         capture_output=True,
         text=True,
         timeout=600,

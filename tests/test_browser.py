@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from tests.conftest import BAD_SUBMISSION, IDLE, NATIONAL, PAGE_PATHS, PROJECT_ROOT, missing, run_cli
+from testkit.browser import IDLE
+from testkit.pages import PAGE_PATHS
+from tests.conftest import BAD_SUBMISSION, NATIONAL, PROJECT_ROOT, missing, run_cli
 
 pytestmark = pytest.mark.browser
 

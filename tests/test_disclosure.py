@@ -16,8 +16,10 @@ from dashboard.filters import Filters
 from dashboard.gate import Gate
 from dashboard.ingest import ingest
 from dashboard.loaders import load_dataset
+from testkit.browser import IDLE, websocket_bytes
+from testkit.pages import PAGE_PATHS
 from tests import attack
-from tests.conftest import IDLE, PAGE_PATHS, SAMPLE, run_cli, serve, websocket_bytes
+from tests.conftest import SAMPLE, run_cli, serve
 from tests.wire import Sent, decode, decode_pack
 
 SECRET = "a-disclosure-test-secret"

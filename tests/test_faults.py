@@ -12,7 +12,8 @@ import pytest
 from dashboard import store
 from dashboard.ingest import ingest
 from dashboard.loaders import COMPLETE, SNAPSHOT_FORMAT
-from tests.conftest import BAD_SUBMISSION, IDLE, NATIONAL, SAMPLE, national_env, serve
+from testkit.browser import IDLE
+from tests.conftest import BAD_SUBMISSION, NATIONAL, SAMPLE, national_env, serve
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,9 @@ import pytest
 
 from dashboard import store
 from dashboard.ingest import ingest
-from tests.conftest import IDLE, PAGE_PATHS, SAMPLE, run_cli, serve, websocket_bytes
+from testkit.browser import IDLE, websocket_bytes
+from testkit.pages import PAGE_PATHS
+from tests.conftest import SAMPLE, run_cli, serve
 
 pytestmark = pytest.mark.browser
 

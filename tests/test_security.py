@@ -16,7 +16,9 @@ import sqlalchemy as sa
 
 from dashboard import store
 from dashboard.ingest import ingest
-from tests.conftest import BAD_SUBMISSION, IDLE, PAGE_PATHS, SAMPLE, run_cli, serve, websocket_bytes
+from testkit.browser import IDLE, websocket_bytes
+from testkit.pages import PAGE_PATHS
+from tests.conftest import BAD_SUBMISSION, SAMPLE, run_cli, serve
 from tests.test_app import run_app
 
 HOSTILE_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>[link](javascript:alert(1))'

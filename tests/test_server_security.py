@@ -14,7 +14,8 @@ from websockets.sync.client import connect
 
 from dashboard import store
 from dashboard.ingest import ingest
-from tests.conftest import IDLE, SAMPLE, serve
+from testkit.browser import IDLE
+from tests.conftest import SAMPLE, serve
 
 PANEL, LEAD, STRANGER = "panel@example.nhs.uk", "lead@example.nhs.uk", "stranger@example.com"
 HEADER = "X-Forwarded-Email"
