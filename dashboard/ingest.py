@@ -23,6 +23,7 @@ from data_contracts import BUNDLED_REFERENCE, CONTRACTS, PRIMARY_KEYS, polars_sc
 from data_contracts.submission import (
     LIMIT_VARIABLES,
     MISSING_PARENT,
+    PARENT_COLUMNS,
     ROW,
     Limits,
     Parents,
@@ -33,13 +34,10 @@ from data_contracts.submission import (
     table_name,
 )
 
-# What later tables need of earlier ones, read from the store before a batch.
-PARENT_COLUMNS = {
-    "centres": ["centre_code"],
-    "products": ["product_code"],
-    "nice_ta": ["ta_code"],
-    "referrals": ["referral_id", "referral_date"],
-    "infusions": ["episode_id", "centre_code"],
+# What later tables need of earlier ones, read from the store before a batch: what the contracts' rules read, and
+# the centre of each infusion (a follow-up row belongs to it).
+STORED_PARENTS = {
+    table: columns + (["centre_code"] if table == "infusions" else []) for table, columns in PARENT_COLUMNS.items()
 }
 # The column that says which centre a row belongs to (follow-up: through its infusion).
 CENTRE_COLUMN = {"centres": "centre_code", "referrals": "allocated_centre", "infusions": "centre_code"}
@@ -190,7 +188,7 @@ def _sha256(path: Path) -> str:
 
 def _stored_parents(connection: sa.Connection, extract_date: dt.date) -> Parents:
     parents = Parents(extract_date)
-    for table, columns in PARENT_COLUMNS.items():
+    for table, columns in STORED_PARENTS.items():
         source = store.DATA_TABLES[table]
         rows = connection.execute(sa.select(*[source.c[c] for c in columns])).fetchall()
         schema = {c: polars_schema(table)[c] for c in columns}
