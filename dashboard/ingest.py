@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,8 @@ import polars as pl
 import sqlalchemy as sa
 
 from dashboard import store
-from dashboard.synthetic import MANIFEST
-from data_contracts import BUNDLED_REFERENCE, CONTRACTS, PRIMARY_KEYS, polars_schema, reference_path
+from data_contracts import BUNDLED_REFERENCE, CONTRACTS, PRIMARY_KEYS, manifest, polars_schema, reference_path
+from data_contracts.manifest import MANIFEST, ManifestError
 from data_contracts.submission import (
     LIMIT_VARIABLES,
     MISSING_PARENT,
@@ -131,12 +130,12 @@ def read_submission(paths: list[Path], extract_date: dt.date | None) -> Submissi
     files, dates, synthetic = [], {}, True
     for path in paths:
         if path.is_dir():
-            manifest = _manifest(path / MANIFEST)
-            if "extract_date" in manifest:
-                dates[path / MANIFEST] = manifest["extract_date"]
+            said = _manifest(path)
+            if "extract_date" in said:
+                dates[path / MANIFEST] = said["extract_date"]
             elif extract_date is None:
                 raise UsageError(_no_extract_date(path))
-            synthetic = synthetic and manifest.get("synthetic") is True
+            synthetic = synthetic and said.get("synthetic") is True
             files += sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
         elif path.exists():
             if extract_date is None:
@@ -163,19 +162,12 @@ def _no_extract_date(path: Path) -> str:
     )
 
 
-def _manifest(path: Path) -> dict:
-    """A folder's manifest (empty when there is none), its extract date a date; one that cannot be read is an error."""
-    if not path.exists():
-        return {}
+def _manifest(folder: Path) -> dict:
+    """A folder's manifest; one that cannot be read is a usage error, told in one line."""
     try:
-        manifest = tomllib.loads(path.read_text(encoding="utf-8"))
-        if "extract_date" in manifest:
-            manifest["extract_date"] = dt.date.fromisoformat(str(manifest["extract_date"]))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as error:
-        raise UsageError(
-            f'{path}: {str(error).splitlines()[0]}; extract_date must be an ISO date, e.g. extract_date = "2026-09-30"'
-        ) from None
-    return manifest
+        return manifest.read(folder)
+    except ManifestError as error:
+        raise UsageError(str(error)) from None
 
 
 def _sha256(path: Path) -> str:
