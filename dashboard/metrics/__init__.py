@@ -10,6 +10,7 @@ from dashboard.metrics.data_quality import (
     last_submission,
     quarantine_reasons,
 )
+from dashboard.metrics.episodes import episode_table
 from dashboard.metrics.headline import headlines, periods
 from dashboard.metrics.itu import itu_after_icans2, itu_reasons, itu_timing
 from dashboard.metrics.pathway import (
@@ -31,6 +32,7 @@ __all__ = [
     "quarter_label",
     "by_product",
     "centre_against_england",
+    "episode_table",
     "exception_episodes",
     "infusions_by",
     "itu_after_icans2",
