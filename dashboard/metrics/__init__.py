@@ -8,7 +8,6 @@ from dashboard.metrics.data_quality import (
     data_quality_by_centre,
     followup_completeness,
     last_submission,
-    quarantine_reasons,
 )
 from dashboard.metrics.episodes import episode_table
 from dashboard.metrics.headline import headlines, periods
@@ -25,6 +24,9 @@ from dashboard.metrics.profiles import by_product, centre_against_england
 from dashboard.metrics.rates import COMPLETENESS_THRESHOLD, GROUPS, MetricTable, compute, quarterly
 from dashboard.metrics.signals import quarter_label, signals
 from dashboard.metrics.usage import exception_episodes, infusions_by, value_counts
+
+# The data-quality page's held rows, decoded where quarantine is owned: the same list as `cartgov quarantine list`.
+from dashboard.quarantine import reasons as quarantine_reasons
 
 __all__ = [
     "headlines",
