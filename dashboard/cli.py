@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from dashboard import ingest as ingest_module
+from dashboard import quarantine as quarantine_module
 from dashboard import store
 from data_contracts.submission import Limits
 
@@ -242,15 +243,7 @@ def _audit(
 
 
 def _held_rows(database_url: str, include_released: bool, centre: tuple[str, ...]):
-    import polars as pl
-
-    from dashboard.loaders import read_bookkeeping
-    from dashboard.metrics import quarantine_reasons
-
-    with store.engine_for(database_url).connect() as connection:
-        rows = read_bookkeeping(connection, "quarantine")
-    reasons = quarantine_reasons(rows, open_only=not include_released)
-    return reasons.filter(pl.col("centre_code").is_in(centre)) if centre else reasons
+    return quarantine_module.held_reasons(store.engine_for(database_url), include_released, centre)
 
 
 @quarantine.command("list")
@@ -293,11 +286,7 @@ def quarantine_list(
 @command
 def quarantine_show(quarantine_id: int, as_name: str | None, database_url: str) -> None:
     """A held row as it was sent, with every reason."""
-    import sqlalchemy as sa
-
-    with store.engine_for(database_url).connect() as connection:
-        query = sa.select(store.quarantine).where(store.quarantine.c.id == quarantine_id)
-        row = connection.execute(query).mappings().first()
+    row = quarantine_module.held_row(store.engine_for(database_url), quarantine_id)
     if row is None:
         _fail(f"no quarantined row with id {quarantine_id}")
     _audit(database_url, as_name, "view held rows", "quarantine show", f"row {quarantine_id} of {row['path']}")
@@ -323,11 +312,9 @@ def quarantine_export(
     out: Path, include_released: bool, centre: tuple[str, ...], as_name: str | None, database_url: str
 ) -> None:
     """Write the held rows and their reasons to a CSV file, ready to send back to the centre."""
-    from dashboard.exports import csv_bytes
-
     reasons = _held_rows(database_url, include_released, centre)
     _audit(database_url, as_name, "export", "quarantine export", f"{out.name}: {reasons.height} reasons", centre)
-    out.write_bytes(csv_bytes(reasons))
+    quarantine_module.export(reasons, out)
     click.echo(f"wrote {reasons.height} reasons for {reasons['quarantine_id'].n_unique()} rows to {out}")
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,29 +16,25 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
-from dashboard import store
-from dashboard.synthetic import MANIFEST
-from data_contracts import BUNDLED_REFERENCE, CONTRACTS, PRIMARY_KEYS, polars_schema, reference_path
+from dashboard import quarantine, store
+from data_contracts import BUNDLED_REFERENCE, CONTRACTS, manifest, polars_schema, reference_path
+from data_contracts.manifest import MANIFEST, ManifestError
 from data_contracts.submission import (
     LIMIT_VARIABLES,
-    MISSING_PARENT,
+    PARENT_COLUMNS,
     ROW,
     Limits,
     Parents,
     RefusedFile,
     TableCheck,
     check_file,
-    check_frame,
     table_name,
 )
 
-# What later tables need of earlier ones, read from the store before a batch.
-PARENT_COLUMNS = {
-    "centres": ["centre_code"],
-    "products": ["product_code"],
-    "nice_ta": ["ta_code"],
-    "referrals": ["referral_id", "referral_date"],
-    "infusions": ["episode_id", "centre_code"],
+# What later tables need of earlier ones, read from the store before a batch: what the contracts' rules read, and
+# the centre of each infusion (a follow-up row belongs to it).
+STORED_PARENTS = {
+    table: columns + (["centre_code"] if table == "infusions" else []) for table, columns in PARENT_COLUMNS.items()
 }
 # The column that says which centre a row belongs to (follow-up: through its infusion).
 CENTRE_COLUMN = {"centres": "centre_code", "referrals": "allocated_centre", "infusions": "centre_code"}
@@ -133,12 +128,12 @@ def read_submission(paths: list[Path], extract_date: dt.date | None) -> Submissi
     files, dates, synthetic = [], {}, True
     for path in paths:
         if path.is_dir():
-            manifest = _manifest(path / MANIFEST)
-            if "extract_date" in manifest:
-                dates[path / MANIFEST] = manifest["extract_date"]
+            said = _manifest(path)
+            if "extract_date" in said:
+                dates[path / MANIFEST] = said["extract_date"]
             elif extract_date is None:
                 raise UsageError(_no_extract_date(path))
-            synthetic = synthetic and manifest.get("synthetic") is True
+            synthetic = synthetic and said.get("synthetic") is True
             files += sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
         elif path.exists():
             if extract_date is None:
@@ -165,19 +160,12 @@ def _no_extract_date(path: Path) -> str:
     )
 
 
-def _manifest(path: Path) -> dict:
-    """A folder's manifest (empty when there is none), its extract date a date; one that cannot be read is an error."""
-    if not path.exists():
-        return {}
+def _manifest(folder: Path) -> dict:
+    """A folder's manifest; one that cannot be read is a usage error, told in one line."""
     try:
-        manifest = tomllib.loads(path.read_text(encoding="utf-8"))
-        if "extract_date" in manifest:
-            manifest["extract_date"] = dt.date.fromisoformat(str(manifest["extract_date"]))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError) as error:
-        raise UsageError(
-            f'{path}: {str(error).splitlines()[0]}; extract_date must be an ISO date, e.g. extract_date = "2026-09-30"'
-        ) from None
-    return manifest
+        return manifest.read(folder)
+    except ManifestError as error:
+        raise UsageError(str(error)) from None
 
 
 def _sha256(path: Path) -> str:
@@ -190,7 +178,7 @@ def _sha256(path: Path) -> str:
 
 def _stored_parents(connection: sa.Connection, extract_date: dt.date) -> Parents:
     parents = Parents(extract_date)
-    for table, columns in PARENT_COLUMNS.items():
+    for table, columns in STORED_PARENTS.items():
         source = store.DATA_TABLES[table]
         rows = connection.execute(sa.select(*[source.c[c] for c in columns])).fetchall()
         schema = {c: polars_schema(table)[c] for c in columns}
@@ -261,39 +249,6 @@ def _centre_counts(check: TableCheck, parents: Parents) -> dict[str, int]:
     return dict(_row_centres(check, parents).drop_nulls().value_counts().iter_rows())
 
 
-def _quarantine_rows(report: FileReport, batch_id: str, now: dt.datetime, parents: Parents) -> list[dict]:
-    check = report.check
-    reasons = check.problems.group_by("row", maintain_order=True).agg(
-        pl.struct("column", "rule", "value").alias("reasons"),
-        pl.col("rule").str.starts_with(MISSING_PARENT).all().alias("missing_parent_only"),
-    )
-    key = PRIMARY_KEYS[check.table]
-    # The file's values are kept apart from the bookkeeping (reasons, centre): joined into one frame, an unknown
-    # extra column named "reasons" or "missing_parent_only" was stored in place of the reasons, or crashed the batch.
-    held = check.text[ROW].is_in(reasons["row"].implode())
-    by_row = {reason["row"]: reason for reason in reasons.iter_rows(named=True)}
-    rows = []
-    for values, centre in zip(
-        check.text.filter(held).iter_rows(named=True), _row_centres(check, parents).filter(held), strict=True
-    ):
-        reason = by_row[values.pop(ROW)]
-        rows.append(
-            {
-                "batch_id": batch_id,
-                "path": report.path,
-                "table_name": check.table,
-                "row_number": reason["row"],
-                "record_key": values.get(key),
-                "centre_code": centre,
-                "original_values": values,
-                "reasons": reason["reasons"],
-                "missing_parent_only": reason["missing_parent_only"],
-                "quarantined_at": now,
-            }
-        )
-    return rows
-
-
 def _ensure_reference(connection: sa.Connection) -> bool:
     """A new store gets the national products and TAs bundled with the contracts."""
     wrote = False
@@ -328,13 +283,24 @@ def ingest(
             if report.refused:
                 continue
             store.upsert(connection, report.table, report.check.valid.drop(ROW))
-            _resolve_resubmitted(connection, report.check, now)
+            quarantine.release_resubmitted(connection, report.check, now)
             report.centres = _centre_counts(report.check, parents)
-            quarantined = _quarantine_rows(report, batch_id, now, parents)
-            if quarantined:
-                connection.execute(sa.insert(store.quarantine), quarantined)
+            centres = _row_centres(report.check, parents)
+            quarantine.hold(connection, report.check, report.path, batch_id, now, centres)
         # Only a retry that released rows is news; rows still waiting are not reported again.
-        retried = [r for r in _retry_missing_parents(connection, parents, batch_id, now) if r.accepted]
+        retried = [
+            FileReport(
+                check.path,
+                check.table,
+                check.rows_read,
+                check.accepted,
+                check.quarantined,
+                message="rows waiting for their parent, checked again",
+                problems=check.problems.to_dicts(),
+            )
+            for check in quarantine.retry_missing_parents(connection, parents, batch_id, now)
+            if check.accepted
+        ]
         reports += retried
         fresh += retried
         # Anything new (rows, quarantined rows, even a refusal) is a new data version; the same files again are not.
@@ -367,75 +333,6 @@ def ingest(
                 ],
             )
     return BatchReport(batch_id if fresh else None, version, reports)
-
-
-def _open_quarantine(connection: sa.Connection, *where) -> list:
-    q = store.quarantine
-    return connection.execute(
-        sa.select(q.c.id, q.c.table_name, q.c.record_key, q.c.original_values)
-        .where(q.c.released_at.is_(None), *where)
-        .order_by(q.c.id)
-    ).all()
-
-
-def _resolve_resubmitted(connection: sa.Connection, check: TableCheck, now: dt.datetime) -> None:
-    """A quarantined row whose key has now been accepted from a corrected file is no longer open."""
-    q = store.quarantine
-    open_rows = _open_quarantine(connection, q.c.table_name == check.table)
-    if not open_rows:
-        return
-    accepted = set(check.valid[PRIMARY_KEYS[check.table]].to_list())
-    resolved = [row.id for row in open_rows if row.record_key in accepted]
-    if resolved:
-        connection.execute(sa.update(q).where(q.c.id.in_(resolved)).values(released_at=now, resolution="resubmitted"))
-
-
-def _retry_missing_parents(
-    connection: sa.Connection, parents: Parents, batch_id: str, now: dt.datetime
-) -> list[FileReport]:
-    """Rows of earlier batches waiting only for their parent are checked again; those whose parent arrived commit."""
-    q = store.quarantine
-    waiting = _open_quarantine(connection, q.c.missing_parent_only, q.c.batch_id != batch_id)
-    reports = []
-    for table in TABLE_ORDER:
-        rows = [row for row in waiting if row.table_name == table]
-        if not rows:
-            continue
-        ids = pl.Series("id", [row.id for row in rows])
-        text = (
-            pl.DataFrame([row.original_values for row in rows], infer_schema_length=None)
-            .select(pl.all().cast(pl.Utf8))
-            .with_row_index(ROW, offset=1)
-            .with_columns(pl.col(ROW).cast(pl.Int64))
-        )
-        path = f"quarantine:{table}"
-        check = check_frame(table, text, Path(path), parents)
-        store.upsert(connection, table, check.valid.drop(ROW))
-        released = ids.gather(check.valid[ROW] - 1).to_list()
-        if released:
-            connection.execute(
-                sa.update(q).where(q.c.id.in_(released)).values(released_at=now, resolution="parent arrived")
-            )
-        # A row whose parent arrived but which breaks another rule now waits for a correction, not a parent.
-        for row, problems in check.problems.group_by("row", maintain_order=True):
-            if not problems["rule"].str.starts_with(MISSING_PARENT).all():
-                connection.execute(
-                    sa.update(q)
-                    .where(q.c.id == ids[row[0] - 1])
-                    .values(reasons=problems.select("column", "rule", "value").to_dicts(), missing_parent_only=False)
-                )
-        reports.append(
-            FileReport(
-                path,
-                table,
-                check.rows_read,
-                check.accepted,
-                check.quarantined,
-                message="rows waiting for their parent, checked again",
-                problems=check.problems.to_dicts(),
-            )
-        )
-    return reports
 
 
 def validate(

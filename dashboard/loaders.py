@@ -16,9 +16,10 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 import sqlalchemy as sa
@@ -29,6 +30,8 @@ from data_contracts import CONTRACTS, polars_schema
 COMPLETE = "_complete"
 META = "dataset.json"  # the version, extract date and synthetic flag the snapshot holds
 SNAPSHOT_FORMAT = 3  # bump when the files of a snapshot change: older snapshots are then written anew
+
+Derived = TypeVar("Derived")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class Dataset:
     quarantine: pl.DataFrame  # every quarantined row, open or released, with its reasons (JSON text)
     batches: pl.DataFrame  # every file ingested or refused
 
+    # Tables built from this dataset by the layers above (the episode table), kept with it: one build per load.
+    _derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def __getitem__(self, table: str) -> pl.DataFrame:
         return self.frames[table]
 
@@ -49,12 +55,19 @@ class Dataset:
     def is_empty(self) -> bool:
         return self.frames["infusions"].height == 0
 
-    @cached_property
-    def episodes(self) -> pl.DataFrame:
-        """One row per infusion with its follow-up and derived columns; built once per loaded dataset."""
-        from dashboard.metrics.episodes import build
+    def derived(self, name: str, build: Callable[[Dataset], Derived]) -> Derived:
+        """`build(self)`, made on first use and kept with this dataset; loaders need not know what it is."""
+        if name not in self._derived:
+            self._derived[name] = build(self)
+        return self._derived[name]  # type: ignore[return-value]
 
-        return build(self.frames)
+    @property
+    def episodes(self) -> pl.DataFrame:
+        """Kept for dashboard/ui.py and bench/metrics.py until they call metrics.episode_table(data); the one import
+        of metrics left in loaders, to be removed with this property."""
+        from dashboard.metrics.episodes import episode_table
+
+        return episode_table(self)
 
 
 def snapshot_root(engine: sa.Engine) -> Path:

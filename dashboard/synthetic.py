@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from data_contracts import reference_path
+from data_contracts import manifest, reference_path
 
 START = dt.date(2019, 1, 1)
 DEFAULT_AS_OF = dt.date(2026, 9, 30)
-MANIFEST = "manifest.toml"
 
 # code, name, region, population, volume weight, commissioned from, rural catchment
 CENTRES = [
@@ -445,7 +444,7 @@ def _referrals_not_infused(rng: np.random.Generator, infused: int, as_of: dt.dat
     )
 
 
-def write_submission(frames: dict[str, pl.DataFrame], out: Path, fmt: str = "csv", **manifest) -> list[Path]:
+def write_submission(frames: dict[str, pl.DataFrame], out: Path, fmt: str = "csv", **fields) -> list[Path]:
     """Write one file per table, plus a manifest with the extract date and the synthetic flag."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -456,19 +455,8 @@ def write_submission(frames: dict[str, pl.DataFrame], out: Path, fmt: str = "csv
         else:
             frame.write_csv(path)
         written.append(path)
-    lines = [f"{key} = {_toml(value)}" for key, value in manifest.items()]
-    (out / MANIFEST).write_text(
-        "# Written by `cartgov generate`: synthetic data, invented centres.\n" + "\n".join(lines) + "\n"
-    )
+    manifest.write(out, "Written by `cartgov generate`: synthetic data, invented centres.", **fields)
     return written
-
-
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return f'"{value}"'
 
 
 def generate(out: Path, episodes: int, seed: int, as_of: dt.date = DEFAULT_AS_OF, fmt: str = "csv") -> list[Path]:
@@ -541,7 +529,7 @@ def write_bad_submission(out: Path, as_of: dt.date = DEFAULT_AS_OF) -> None:
     ]
     lines += [f"- `{t}.csv` row {r}: `{c}` = `{v or '(empty)'}`" for t, r, c, v in BAD_ROWS]
     (out / "README.md").write_text("\n".join(lines) + "\n")
-    (out / MANIFEST).write_text(f'extract_date = "{as_of}"\nsynthetic = true\n')
+    manifest.write(out, extract_date=as_of.isoformat(), synthetic=True)
 
 
 SAMPLE_EPISODES, SAMPLE_SEED = 3000, 2026

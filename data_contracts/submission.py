@@ -428,6 +428,22 @@ REFERENCES = {
     "followup": [("episode_id", "infusions", "episode_id", "missing parent (infusions.episode_id)")],
 }
 MISSING_PARENT = "missing parent"
+
+
+def _parent_columns() -> dict[str, list[str]]:
+    """What the rules read of each parent table: the keys REFERENCES names, and the referral date (an infusion is
+    not before its referral)."""
+    read: dict[str, list[str]] = {}
+    for table in CONTRACTS:
+        for _, parent, parent_column, _ in REFERENCES.get(table, []):
+            read.setdefault(parent, [])
+            if parent_column not in read[parent]:
+                read[parent].append(parent_column)
+    read["referrals"].append("referral_date")
+    return {table: read[table] for table in CONTRACTS if table in read}
+
+
+PARENT_COLUMNS = _parent_columns()
 NOT_AFTER_EXTRACT = {"referrals": ["referral_date", "review_date"], "infusions": ["infusion_date"]}
 
 

@@ -407,3 +407,15 @@ def test_a_file_checked_a_chunk_at_a_time_has_the_outcome_of_one_checked_whole(s
 def test_day_first_dates_throughout_a_file_checked_in_chunks_refuse_it(monkeypatch, tmp_path):
     monkeypatch.setattr(submission, "CHUNK_ROWS", 3)
     test_day_first_dates_throughout_a_file_refuse_it_with_the_fix(tmp_path)
+
+
+def test_the_parents_read_before_a_batch_come_from_the_declared_references():
+    from dashboard.ingest import STORED_PARENTS
+
+    assert STORED_PARENTS == {
+        "centres": ["centre_code"],
+        "products": ["product_code"],
+        "nice_ta": ["ta_code"],
+        "referrals": ["referral_id", "referral_date"],
+        "infusions": ["episode_id", "centre_code"],
+    }

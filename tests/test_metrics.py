@@ -36,6 +36,18 @@ def _severe_crs_dataset():
     return fx.dataset(infusions, followup)
 
 
+def test_the_episode_table_is_built_once_per_loaded_dataset(monkeypatch):
+    from dashboard.metrics import episodes
+
+    data, built = _severe_crs_dataset(), []
+    build = episodes.build
+    monkeypatch.setattr(episodes, "build", lambda frames: built.append(1) or build(frames))
+    first = metrics.episode_table(data)
+    metrics.compute(data, "crs_severe", by="centre")
+    assert metrics.episode_table(data) is first and data.episodes is first and len(built) == 1
+    assert metrics.episode_table(_severe_crs_dataset()) is not first  # a new load builds its own
+
+
 def test_crude_rates_by_centre_with_the_national_target():
     table = metrics.compute(_severe_crs_dataset(), "crs_severe", by="centre", adjust="crude")
     assert table.target == pytest.approx(0.16)

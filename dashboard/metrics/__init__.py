@@ -8,8 +8,8 @@ from dashboard.metrics.data_quality import (
     data_quality_by_centre,
     followup_completeness,
     last_submission,
-    quarantine_reasons,
 )
+from dashboard.metrics.episodes import episode_table
 from dashboard.metrics.headline import headlines, periods
 from dashboard.metrics.itu import itu_after_icans2, itu_reasons, itu_timing
 from dashboard.metrics.pathway import (
@@ -25,12 +25,16 @@ from dashboard.metrics.rates import COMPLETENESS_THRESHOLD, GROUPS, MetricTable,
 from dashboard.metrics.signals import quarter_label, signals
 from dashboard.metrics.usage import exception_episodes, infusions_by, value_counts
 
+# The data-quality page's held rows, decoded where quarantine is owned: the same list as `cartgov quarantine list`.
+from dashboard.quarantine import reasons as quarantine_reasons
+
 __all__ = [
     "headlines",
     "periods",
     "quarter_label",
     "by_product",
     "centre_against_england",
+    "episode_table",
     "exception_episodes",
     "infusions_by",
     "itu_after_icans2",

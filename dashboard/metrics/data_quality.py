@@ -10,8 +10,6 @@ import polars as pl
 from dashboard.loaders import Dataset
 from dashboard.metrics import rates
 
-_REASON = pl.List(pl.Struct({"column": pl.Utf8, "rule": pl.Utf8, "value": pl.Utf8}))
-
 
 def followup_completeness(dataset: Dataset, as_of: dt.date | None = None) -> pl.DataFrame:
     """Per centre: followup_d30_complete and followup_d100_complete (due, received, rate, Wilson 95%)."""
@@ -48,30 +46,6 @@ def last_submission(batches: pl.DataFrame, today: dt.date) -> pl.DataFrame:
         .with_columns(
             (pl.lit(today) - pl.col("last_submission").dt.date()).dt.total_days().alias("days_since_submission")
         )
-    )
-
-
-def quarantine_reasons(quarantine: pl.DataFrame, open_only: bool = True) -> pl.DataFrame:
-    """One row per reason a quarantined row was held back: who must fix what, in which file and row."""
-    rows = quarantine.filter(pl.col("released_at").is_null()) if open_only else quarantine
-    return (
-        rows.with_columns(pl.col("reasons").str.json_decode(_REASON))
-        .explode("reasons")
-        .unnest("reasons")
-        .select(
-            pl.col("id").alias("quarantine_id"),
-            "centre_code",
-            pl.col("table_name").alias("table"),
-            "path",
-            "row_number",
-            "record_key",
-            "column",
-            "rule",
-            "value",
-            "quarantined_at",
-            "resolution",
-        )
-        .sort("quarantine_id")
     )
 
 

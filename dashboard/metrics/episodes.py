@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from dashboard.filters import age_band
+from dashboard.loaders import Dataset
 
 TA_REASONS = {
     "ta_product_mismatch": "product differs from the TA's product",
@@ -49,3 +50,8 @@ def build(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
             age_band(pl.col("age_at_infusion")).alias("age_band"),
         )
     )
+
+
+def episode_table(dataset: Dataset) -> pl.DataFrame:
+    """The episode table of a loaded dataset, built once per dataset (seconds at 1M infusions) and then shared."""
+    return dataset.derived("episodes", lambda data: build(data.frames))

@@ -11,6 +11,7 @@ from dashboard import filters as filter_model
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics.catalogue import catalogue
+from dashboard.metrics.episodes import episode_table
 from dashboard.metrics.rates import compute
 
 HEADLINE_RATES = ("crs_severe", "icans_severe", "itu_admission", "followup_d30_complete")
@@ -32,7 +33,7 @@ def headlines(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     current, previous = periods(filters or Filters(), dataset.extract_date or dt.date.today())
     rows = []
     for label, period in (("current", current), ("previous", previous)):
-        episodes = filter_model.apply(dataset.episodes, period)
+        episodes = filter_model.apply(episode_table(dataset), period)
         rows.append(
             {
                 "period": label,

@@ -8,10 +8,11 @@ from dashboard import filters as filter_model
 from dashboard import stats
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
+from dashboard.metrics.episodes import episode_table
 
 
 def _admitted(dataset: Dataset, filters: Filters | None) -> pl.DataFrame:
-    episodes = filter_model.apply(dataset.episodes, filters or Filters())
+    episodes = filter_model.apply(episode_table(dataset), filters or Filters())
     return episodes.filter(pl.col("d30_complete") & pl.col("itu_admitted").fill_null(False))
 
 
@@ -45,7 +46,7 @@ def itu_timing(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame
 def itu_after_icans2(dataset: Dataset, filters: Filters | None = None, by: str | None = "centre_code") -> pl.DataFrame:
     """Of patients with ICANS grade 2 or more, how many were admitted to ITU (the specification asks that they be
     discussed with critical care)."""
-    episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter(
+    episodes = filter_model.apply(episode_table(dataset), filters or Filters()).filter(
         pl.col("d30_complete") & (pl.col("icans_max_grade") >= 2)
     )
     counts = [pl.col("itu_admitted").fill_null(False).sum().alias("numerator"), pl.len().alias("denominator")]

@@ -10,7 +10,7 @@ from dashboard import filters as filter_model
 from dashboard.filters import Filters, age_band
 from dashboard.loaders import Dataset
 from dashboard.metrics.definitions import definition
-from dashboard.metrics.episodes import TA_REASONS
+from dashboard.metrics.episodes import TA_REASONS, episode_table
 
 REFERRAL_GROUPS = {
     "panel": "panel",
@@ -69,7 +69,7 @@ def referral_pipeline(dataset: Dataset, filters: Filters | None = None, by: str 
 
 def cytopenia_recovery(dataset: Dataset, filters: Filters | None = None, by: str | None = None) -> pl.DataFrame:
     """CART14: for episodes with cytopenia onset, grade at day 30 and 100, onset, resolution, unresolved at day 100."""
-    episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter(
+    episodes = filter_model.apply(episode_table(dataset), filters or Filters()).filter(
         pl.col("cytopenia_onset_day").is_not_null()
     )
     d100 = pl.col("d100_complete")
@@ -100,7 +100,7 @@ def exception_reasons(dataset: Dataset, kind: str, filters: Filters | None = Non
     column = f"{kind}_exception_reason"
     exception, _ = definition(f"{kind}_exception", dataset.extract_date or dt.date.today())
     key = {"centre": "centre_code", "product": "product_code", "quarter": "quarter"}[by]
-    episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter(exception)
+    episodes = filter_model.apply(episode_table(dataset), filters or Filters()).filter(exception)
     return (
         episodes.group_by(pl.col(key).alias("group"), pl.col(column).alias("reason"))
         .agg(pl.len().alias("exceptions"))
@@ -110,7 +110,7 @@ def exception_reasons(dataset: Dataset, kind: str, filters: Filters | None = Non
 
 def ta_outside(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     """The infusions outside their TA, one row per reason, with the episode behind it."""
-    episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter("ta_outside")
+    episodes = filter_model.apply(episode_table(dataset), filters or Filters()).filter("ta_outside")
     return (
         episodes.unpivot(
             index=["episode_id", "centre_code", "product_code", "ta_code", "age_at_infusion", "infusion_date"],

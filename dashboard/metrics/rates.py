@@ -15,6 +15,7 @@ from dashboard.filters import Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics.catalogue import Metric, catalogue
 from dashboard.metrics.definitions import definition
+from dashboard.metrics.episodes import episode_table
 
 GROUPS = {
     "centre": "centre_code",
@@ -106,7 +107,7 @@ def _significant(p: float | None) -> float | None:
 def scoped_episodes(dataset: Dataset, metric_id: str, as_of: dt.date) -> pl.DataFrame:
     """Episodes in the metric's denominator, with _num (in the numerator) as a column."""
     numerator, denominator = definition(metric_id, as_of)
-    return dataset.episodes.filter(denominator).with_columns(numerator.alias("_num"))
+    return episode_table(dataset).filter(denominator).with_columns(numerator.alias("_num"))
 
 
 def compute(

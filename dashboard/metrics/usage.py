@@ -10,24 +10,25 @@ from dashboard import filters as filter_model
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics.definitions import definition
+from dashboard.metrics.episodes import episode_table
 
 
 def infusions_by(dataset: Dataset, filters: Filters | None = None, *columns: str) -> pl.DataFrame:
     """Infusions counted by any episode columns (e.g. quarter and ta_code, or centre_code and ta_code)."""
-    episodes = filter_model.apply(dataset.episodes, filters or Filters())
+    episodes = filter_model.apply(episode_table(dataset), filters or Filters())
     return episodes.group_by(*columns).agg(pl.len().alias("infusions")).sort(*columns)
 
 
 def value_counts(dataset: Dataset, column: str, filters: Filters | None = None, bin_width: int = 1) -> pl.DataFrame:
     """How many infusions have each value of a numeric column (binned), nulls left out."""
-    episodes = filter_model.apply(dataset.episodes, filters or Filters()).filter(pl.col(column).is_not_null())
+    episodes = filter_model.apply(episode_table(dataset), filters or Filters()).filter(pl.col(column).is_not_null())
     binned = (pl.col(column) // bin_width * bin_width).alias("value")
     return episodes.group_by(binned).agg(pl.len().alias("infusions")).sort("value")
 
 
 def exception_episodes(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     """The infusions with a travel or carer exception, with their reasons (patient-level rows)."""
-    episodes = filter_model.apply(dataset.episodes, filters or Filters())
+    episodes = filter_model.apply(episode_table(dataset), filters or Filters())
     as_of = dataset.extract_date or dt.date.today()
     travel, _ = definition("travel_exception", as_of)
     carer, _ = definition("carer_exception", as_of)
