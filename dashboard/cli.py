@@ -13,6 +13,9 @@ import click
 
 from dashboard import ingest as ingest_module
 from dashboard import store
+from dashboard.access import ROLES
+from dashboard.dimensions import GROUPS
+from dashboard.filters import ADJUSTMENTS, AGE_BANDS
 from data_contracts.submission import Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -339,10 +342,10 @@ def filter_options(fn):
         click.option("--centre", multiple=True, help="Centre code (repeatable)."),
         click.option("--product", multiple=True, help="Product code (repeatable)."),
         click.option("--ta", multiple=True, help="NICE TA code (repeatable)."),
-        click.option("--age", multiple=True, type=click.Choice(["children", "tya", "adults"]), help="Age band."),
+        click.option("--age", multiple=True, type=click.Choice(list(AGE_BANDS)), help="Age band."),
         click.option(
             "--adjust",
-            type=click.Choice(["crude", "product_mix"]),
+            type=click.Choice(ADJUSTMENTS),
             help="Funnel adjustment (default: the metric's own).",
         ),
     ]
@@ -380,7 +383,7 @@ def _filters(dataset, start, end, centre, product, ta, age, adjust):
 @click.option("--list", "list_catalogue", is_flag=True, help="List the metric catalogue and exit.")
 @click.option(
     "--by",
-    type=click.Choice(["centre", "product", "ta", "quarter", "panel", "age"]),
+    type=click.Choice(list(GROUPS)),
     help="Group by (default: England as a whole).",
 )
 @filter_options
@@ -440,7 +443,7 @@ def metrics(
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="FILE.html or FILE.pdf")
 @filter_options
-@click.option("--role", type=click.Choice(["national", "centre", "observer"]), default="national", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="national", show_default=True)
 @click.option("--lead-centre", "lead_centre", help="With --role centre: the lead's own centre code.")
 @AS_OPTION
 @command

@@ -10,7 +10,10 @@ import polars as pl
 
 # Age band at infusion: children 0-15, teenagers and young adults 16-24, adults 25 and over.
 AGE_BANDS = {"children": (0, 15), "tya": (16, 24), "adults": (25, 200)}
-ADJUSTMENTS = ("crude", "product_mix")
+ADJUSTMENTS = ("product_mix", "crude")  # in the order the page's picker offers them
+# The URL's names for the global filters, and for the view of the pages that show one metric.
+FILTER_NAMES = ("start", "end", "centre", "product", "ta", "age")
+VIEW_NAMES = ("metric", "adjust", "overdispersion")
 MAX_VALUES = 50  # a URL may not ask for more values of one filter than this
 MAX_LENGTH = 64  # nor for a value longer than this
 

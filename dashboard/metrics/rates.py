@@ -11,19 +11,12 @@ import polars as pl
 
 from dashboard import filters as filter_model
 from dashboard import stats
-from dashboard.filters import Filters
+from dashboard.dimensions import GROUPS
+from dashboard.filters import FILTER_NAMES, Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics.catalogue import Metric, catalogue
 from dashboard.metrics.definitions import definition
 
-GROUPS = {
-    "centre": "centre_code",
-    "product": "product_code",
-    "ta": "ta_code",
-    "quarter": "quarter",
-    "panel": "panel",
-    "age": "age_band",
-}
 COMPLETENESS_THRESHOLD = 0.90  # DESIGN.md section 6: under 90% day-30 follow-up, shown but never flagged
 INSUFFICIENT_FOLLOW_UP = "insufficient follow-up"
 LOW_NUMBERS = 8  # a rate on fewer patients carries a low-numbers badge
@@ -65,7 +58,7 @@ class MetricTable:
         query = self.filters.as_query()
         filters = {
             name: (query.get(name, [None])[0] if name in ("start", "end") else query.get(name, []))
-            for name in ("start", "end", "centre", "product", "ta", "age")
+            for name in FILTER_NAMES
         }
         rows = self.rows.select(ROW_COLUMNS).with_columns(pl.col("group").cast(pl.Utf8))
         return {
