@@ -428,7 +428,13 @@ def metrics(
     dataset = load_dataset(store.engine_for(database_url))
     chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)
     table = metric_engine.compute(
-        dataset, metric_id, by=by, filters=chosen, as_of=as_of and as_of.date(), overdispersion=overdispersion
+        dataset,
+        metric_id,
+        by=by,
+        filters=chosen.filters,
+        as_of=as_of and as_of.date(),
+        adjust=chosen.view.adjust,
+        overdispersion=overdispersion,
     )
     if fmt == "json":
         click.echo(json.dumps(table.as_json()))
@@ -472,8 +478,10 @@ def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre,
         _fail(str(error))
     chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)
     try:
-        written = pack.write(pack.build(dataset, chosen, Gate(policy), dt.datetime.now(dt.UTC)), out)
+        written = pack.write(
+            pack.build(dataset, chosen.filters, Gate(policy), dt.datetime.now(dt.UTC), chosen.view.adjust), out
+        )
     except RuntimeError as error:
         _fail(str(error))
-    audit.record(engine, viewer, "export", "report", chosen, f"governance pack {written.name}")
+    audit.record(engine, viewer, "export", "report", chosen.filters, f"governance pack {written.name}", chosen.view)
     click.echo(f"wrote {written} ({written.stat().st_size // 1024} KiB, {pack.MARKING})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import polars as pl
 
@@ -28,9 +28,6 @@ class Filters:
     product: tuple[str, ...] = ()
     ta: tuple[str, ...] = ()
     age: tuple[str, ...] = ()
-    metric: str | None = None
-    adjust: str | None = None
-    notes: tuple[str, ...] = field(default=(), compare=False)  # values that were not used, and why
 
     def without(self, *names: str) -> Filters:
         """The same filters with some lifted (the national benchmark lifts `centre`)."""
@@ -41,7 +38,7 @@ class Filters:
         query: dict[str, list[str]] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "notes" or value in (None, ()):
+            if value in (None, ()):
                 continue
             query[f.name] = [
                 v.isoformat() if isinstance(v, dt.date) else v
@@ -59,6 +56,38 @@ _MULTI = {"centre", "product", "ta", "age"}
 
 
 @dataclass(frozen=True)
+class View:
+    """What a page that shows one metric shows of the filtered data: the metric, its adjustment, overdispersion."""
+
+    metric: str | None = None
+    adjust: str | None = None  # None: the metric's own adjustment
+    overdispersion: bool = False
+
+    def as_query(self) -> dict[str, list[str]]:
+        """The query parameters that reproduce this view (after the filters' in a link)."""
+        query = {"metric": [self.metric] if self.metric else [], "adjust": [self.adjust] if self.adjust else []}
+        query["overdispersion"] = ["true"] if self.overdispersion else []
+        return {name: values for name, values in query.items() if values}
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a URL (or the command line) asks for: filters, a view, and the values that were not used, and why."""
+
+    filters: Filters
+    view: View
+    notes: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str):
+        # A link also reads as a URL does, its filters and view as one (link.centre, link.metric); vars() keeps a
+        # half-built link (copy, pickle) from asking itself again.
+        for part in (vars(self).get("filters"), vars(self).get("view")):
+            if part is not None and name in {f.name for f in fields(part)}:
+                return getattr(part, name)
+        raise AttributeError(name)
+
+
+@dataclass(frozen=True)
 class Choices:
     """The values a filter may take, from the data: anything else is ignored with a note."""
 
@@ -68,8 +97,9 @@ class Choices:
     metrics: frozenset[str]
 
 
-def parse(query: Mapping[str, str | Iterable[str]], choices: Choices) -> Filters:
-    """Filters from URL query parameters or CLI options; invalid values are dropped with a note, never raised."""
+def parse(query: Mapping[str, str | Iterable[str]], choices: Choices) -> Link:
+    """Filters and view from URL query parameters or CLI options; invalid values are dropped with a note, never
+    raised."""
     notes: list[str] = []
 
     def values(name: str) -> list[str]:
@@ -111,17 +141,16 @@ def parse(query: Mapping[str, str | Iterable[str]], choices: Choices) -> Filters
     if start and end and start > end:
         notes.append(f"start {start} is after end {end}")
         start = end = None
-    return Filters(
+    filters = Filters(
         start=start,
         end=end,
         centre=pick("centre", choices.centres),
         product=pick("product", choices.products),
         ta=pick("ta", choices.tas),
         age=pick("age", AGE_BANDS),
-        metric=single("metric", choices.metrics),
-        adjust=single("adjust", ADJUSTMENTS),
-        notes=tuple(notes),
     )
+    view = View(metric=single("metric", choices.metrics), adjust=single("adjust", ADJUSTMENTS))
+    return Link(filters, view, tuple(notes))
 
 
 def _shown(value: str) -> str:

@@ -118,7 +118,7 @@ def compute(
     if by is not None and by not in GROUPS:
         raise ValueError(f"cannot group by {by!r}; use one of {', '.join(GROUPS)}")
     filters = filters or Filters()
-    adjust = adjust or filters.adjust or metric.adjustment
+    adjust = adjust or metric.adjustment
     as_of = as_of or dataset.extract_date or dt.date.today()
     eligible = scoped_episodes(dataset, metric_id, as_of)
 
@@ -216,9 +216,7 @@ def _every_centre(dataset: Dataset, filters: Filters, rows: pl.DataFrame) -> pl.
 
 def _completeness_gate(dataset: Dataset, filters: Filters, as_of: dt.date, rows: pl.DataFrame) -> pl.DataFrame:
     """A centre under the day-30 completeness threshold is shown but never flagged (DESIGN.md section 6)."""
-    completeness = compute(
-        dataset, "followup_d30_complete", by="centre", filters=filters.without("adjust"), as_of=as_of, adjust="crude"
-    )
+    completeness = compute(dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of, adjust="crude")
     gated = completeness.rows.filter(pl.col("rate") < COMPLETENESS_THRESHOLD)["group"]
     return rows.with_columns(
         pl.when(pl.col("group").is_in(gated.implode()))

@@ -24,7 +24,7 @@ from dashboard.ui.navigation import (
 )
 from dashboard.ui.session import VERSION_CHECK_SECONDS, dataset, freshness_notice, open_dataset
 from dashboard.ui.signin import deny, gate, policy, set_policy, sign_in
-from dashboard.ui.url_state import choices, current_filters, share_link, sidebar_filters, url_filters
+from dashboard.ui.url_state import choices, current_filters, current_view, share_link, sidebar_filters, url_query
 from dashboard.ui.widgets import (
     adjustment_picker,
     empty_notice,
@@ -45,6 +45,7 @@ __all__ = [
     "calc",
     "choices",
     "current_filters",
+    "current_view",
     "dataset",
     "deny",
     "disclosed",
@@ -75,6 +76,6 @@ __all__ = [
     "switch_page",
     "synthetic_banner",
     "table",
-    "url_filters",
+    "url_query",
     "view",
 ]

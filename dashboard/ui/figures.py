@@ -15,7 +15,7 @@ from dashboard.loaders import Dataset
 from dashboard.ui import keys
 from dashboard.ui.session import VERSION_CHECK_SECONDS, dataset_of, run_version
 from dashboard.ui.signin import gate, policy
-from dashboard.ui.url_state import current_filters
+from dashboard.ui.url_state import current_filters, current_view
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -108,6 +108,7 @@ def patient_rows(frame: pl.DataFrame, what: str, centre_column: str = "centre_co
             st.session_state.get(keys.PAGE),
             current_filters(),
             f"{what}: {rows.height} rows",
+            current_view(),
         )
     return rows
 
@@ -125,12 +126,12 @@ def audit_entries() -> pl.DataFrame:
 def download(label: str, make, file_name: str, mime: str, key: str, what: str, **options) -> None:
     """A download made at the click, for this signed-in session, and written to the audit log as it is made (who,
     role, page, filters, what). Nothing is built or stored before the click."""
-    viewer, page, filters = policy().viewer, st.session_state.get(keys.PAGE), current_filters()
+    viewer, page, filters, shown = policy().viewer, st.session_state.get(keys.PAGE), current_filters(), current_view()
     url = store.database_url()
 
     def produce() -> bytes:
         content = make()
-        audit.record(store.engine_for(url), viewer, "export", page, filters, f"{what} ({file_name})")
+        audit.record(store.engine_for(url), viewer, "export", page, filters, f"{what} ({file_name})", shown)
         return content
 
     st.download_button(label, produce, file_name=file_name, mime=mime, key=key, on_click="ignore", **options)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import pages as registry
 from dashboard.ui import keys
-from dashboard.ui.url_state import url_filters
+from dashboard.ui.url_state import url_query
 
 
 def navigation_links(box, pages: list) -> None:
@@ -14,7 +14,7 @@ def navigation_links(box, pages: list) -> None:
 
     Each link carries the global filters: bound widgets take their value from the URL of the page they open.
     """
-    query = {k: v for k, v in url_filters().items() if k in keys.GLOBAL_KEYS}
+    query = {k: v for k, v in url_query().items() if k in keys.GLOBAL_KEYS}
     for page in pages:
         box.page_link(page, query_params=query)
     box.divider()

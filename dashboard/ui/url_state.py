@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import access
 from dashboard import filters as filter_model
-from dashboard.filters import Choices, Filters
+from dashboard.filters import Choices, Filters, View
 from dashboard.loaders import Dataset
 from dashboard.metrics import catalogue
 from dashboard.pages import PAGE_STATE
@@ -76,7 +76,7 @@ def sidebar_filters(data: Dataset) -> None:
 
 
 def current_filters() -> Filters:
-    """The filters as the widgets hold them now (the one Filters object every page passes to the metrics)."""
+    """The global filters as the widgets hold them now (the one Filters object every page passes to the metrics)."""
     state = st.session_state
     chosen = policy()
     centres = tuple(code for code in (chosen.code_for(label) for label in state.get(keys.CENTRE) or ()) if code)
@@ -87,25 +87,31 @@ def current_filters() -> Filters:
         product=tuple(state.get(keys.PRODUCT) or ()),
         ta=tuple(state.get(keys.TA) or ()),
         age=tuple(state.get(keys.AGE) or ()),
-        metric=state.get(keys.METRIC),
-        adjust=state.get(keys.ADJUST),
     )
 
 
-def url_filters() -> dict[str, list[str]]:
-    """The filters as they appear in this viewer's URL (centres by the labels the viewer uses)."""
+def current_view() -> View:
+    """The view as the page's widgets hold it now (on the pages that show one metric; empty elsewhere)."""
+    state = st.session_state
+    return View(
+        metric=state.get(keys.METRIC),
+        adjust=state.get(keys.ADJUST),
+        overdispersion=bool(state.get(keys.OVERDISPERSION)),
+    )
+
+
+def url_query() -> dict[str, list[str]]:
+    """The filters and the view as they appear in this viewer's URL (centres by the labels the viewer uses)."""
     query = current_filters().as_query()
     if keys.CENTRE in query:
         query[keys.CENTRE] = list(st.session_state.get(keys.CENTRE) or ())
-    return query
+    return {**query, **current_view().as_query()}
 
 
 def share_link(page_path: str) -> None:
     """The exact link to this page with these filters: a colleague who opens it sees the same view."""
     own = PAGE_STATE.get(page_path, ())
-    query = {k: v for k, v in url_filters().items() if k in keys.GLOBAL_KEYS or k in own}
-    if keys.OVERDISPERSION in own and st.session_state.get(keys.OVERDISPERSION):
-        query[keys.OVERDISPERSION] = ["true"]
+    query = {k: v for k, v in url_query().items() if k in keys.GLOBAL_KEYS or k in own}
     base = (st.context.url or "").rstrip("/")
     if not base.endswith(page_path):
         base = f"{base}/{page_path}" if base else f"/{page_path}"
