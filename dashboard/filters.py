@@ -11,9 +11,6 @@ import polars as pl
 # Age band at infusion: children 0-15, teenagers and young adults 16-24, adults 25 and over.
 AGE_BANDS = {"children": (0, 15), "tya": (16, 24), "adults": (25, 200)}
 ADJUSTMENTS = ("product_mix", "crude")  # in the order the page's picker offers them
-# The URL's names for the global filters, and for the view of the pages that show one metric.
-FILTER_NAMES = ("start", "end", "centre", "product", "ta", "age")
-VIEW_NAMES = ("metric", "adjust", "overdispersion")
 MAX_VALUES = 50  # a URL may not ask for more values of one filter than this
 MAX_LENGTH = 64  # nor for a value longer than this
 
@@ -64,10 +61,14 @@ class View:
     overdispersion: bool = False
 
     def as_query(self) -> dict[str, list[str]]:
-        """The query parameters that reproduce this view (after the filters' in a link)."""
-        query = {"metric": [self.metric] if self.metric else [], "adjust": [self.adjust] if self.adjust else []}
-        query["overdispersion"] = ["true"] if self.overdispersion else []
-        return {name: values for name, values in query.items() if values}
+        """The query parameters that reproduce this view (after the filters' in a link); overdispersion as `true`."""
+        chosen = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: ["true" if value is True else value] for name, value in chosen.items() if value}
+
+
+# The URL's names for the global filters, and for the view of the pages that show one metric.
+FILTER_NAMES = tuple(f.name for f in fields(Filters))
+VIEW_NAMES = tuple(f.name for f in fields(View))
 
 
 @dataclass(frozen=True)
