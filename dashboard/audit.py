@@ -9,12 +9,19 @@ import sqlalchemy as sa
 
 from dashboard import store
 from dashboard.access import Viewer
-from dashboard.filters import Filters
+from dashboard.filters import Filters, View
 
 
 def record(
-    engine: sa.Engine, viewer: Viewer, action: str, page: str | None, filters: Filters | None, detail: str
+    engine: sa.Engine,
+    viewer: Viewer,
+    action: str,
+    page: str | None,
+    filters: Filters | None,
+    detail: str,
+    view: View | None = None,
 ) -> None:
+    """One entry; its filters are the link's parameters (the view's too, when the page shows one)."""
     with engine.begin() as connection:
         connection.execute(
             sa.insert(store.audit_log).values(
@@ -23,7 +30,7 @@ def record(
                 role=viewer.role,
                 action=action,
                 page=page,
-                filters=(filters or Filters()).as_query(),
+                filters={**(filters or Filters()).as_query(), **(view or View()).as_query()},
                 detail=detail,
             )
         )

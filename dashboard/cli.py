@@ -14,6 +14,9 @@ import click
 from dashboard import ingest as ingest_module
 from dashboard import quarantine as quarantine_module
 from dashboard import store
+from dashboard.access import ROLES
+from dashboard.dimensions import GROUPS
+from dashboard.filters import ADJUSTMENTS, AGE_BANDS
 from data_contracts.submission import Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -326,10 +329,10 @@ def filter_options(fn):
         click.option("--centre", multiple=True, help="Centre code (repeatable)."),
         click.option("--product", multiple=True, help="Product code (repeatable)."),
         click.option("--ta", multiple=True, help="NICE TA code (repeatable)."),
-        click.option("--age", multiple=True, type=click.Choice(["children", "tya", "adults"]), help="Age band."),
+        click.option("--age", multiple=True, type=click.Choice(list(AGE_BANDS)), help="Age band."),
         click.option(
             "--adjust",
-            type=click.Choice(["crude", "product_mix"]),
+            type=click.Choice(ADJUSTMENTS),
             help="Funnel adjustment (default: the metric's own).",
         ),
     ]
@@ -367,7 +370,7 @@ def _filters(dataset, start, end, centre, product, ta, age, adjust):
 @click.option("--list", "list_catalogue", is_flag=True, help="List the metric catalogue and exit.")
 @click.option(
     "--by",
-    type=click.Choice(["centre", "product", "ta", "quarter", "panel", "age"]),
+    type=click.Choice(list(GROUPS)),
     help="Group by (default: England as a whole).",
 )
 @filter_options
@@ -412,7 +415,13 @@ def metrics(
     dataset = load_dataset(store.engine_for(database_url))
     chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)
     table = metric_engine.compute(
-        dataset, metric_id, by=by, filters=chosen, as_of=as_of and as_of.date(), overdispersion=overdispersion
+        dataset,
+        metric_id,
+        by=by,
+        filters=chosen.filters,
+        as_of=as_of and as_of.date(),
+        adjust=chosen.view.adjust,
+        overdispersion=overdispersion,
     )
     if fmt == "json":
         click.echo(json.dumps(table.as_json()))
@@ -427,7 +436,7 @@ def metrics(
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="FILE.html or FILE.pdf")
 @filter_options
-@click.option("--role", type=click.Choice(["national", "centre", "observer"]), default="national", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="national", show_default=True)
 @click.option("--lead-centre", "lead_centre", help="With --role centre: the lead's own centre code.")
 @AS_OPTION
 @command
@@ -456,8 +465,10 @@ def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre,
         _fail(str(error))
     chosen = _filters(dataset, start, end, centre, product, ta, age, adjust)
     try:
-        written = pack.write(pack.build(dataset, chosen, Gate(policy), dt.datetime.now(dt.UTC)), out)
+        written = pack.write(
+            pack.build(dataset, chosen.filters, Gate(policy), dt.datetime.now(dt.UTC), chosen.view.adjust), out
+        )
     except RuntimeError as error:
         _fail(str(error))
-    audit.record(engine, viewer, "export", "report", chosen, f"governance pack {written.name}")
+    audit.record(engine, viewer, "export", "report", chosen.filters, f"governance pack {written.name}", chosen.view)
     click.echo(f"wrote {written} ({written.stat().st_size // 1024} KiB, {pack.MARKING})")

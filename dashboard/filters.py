@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 import polars as pl
 
 # Age band at infusion: children 0-15, teenagers and young adults 16-24, adults 25 and over.
 AGE_BANDS = {"children": (0, 15), "tya": (16, 24), "adults": (25, 200)}
-ADJUSTMENTS = ("crude", "product_mix")
+ADJUSTMENTS = ("product_mix", "crude")  # in the order the page's picker offers them
 MAX_VALUES = 50  # a URL may not ask for more values of one filter than this
 MAX_LENGTH = 64  # nor for a value longer than this
 
@@ -25,9 +25,6 @@ class Filters:
     product: tuple[str, ...] = ()
     ta: tuple[str, ...] = ()
     age: tuple[str, ...] = ()
-    metric: str | None = None
-    adjust: str | None = None
-    notes: tuple[str, ...] = field(default=(), compare=False)  # values that were not used, and why
 
     def without(self, *names: str) -> Filters:
         """The same filters with some lifted (the national benchmark lifts `centre`)."""
@@ -38,7 +35,7 @@ class Filters:
         query: dict[str, list[str]] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "notes" or value in (None, ()):
+            if value in (None, ()):
                 continue
             query[f.name] = [
                 v.isoformat() if isinstance(v, dt.date) else v
@@ -56,6 +53,34 @@ _MULTI = {"centre", "product", "ta", "age"}
 
 
 @dataclass(frozen=True)
+class View:
+    """What a page that shows one metric shows of the filtered data: the metric, its adjustment, overdispersion."""
+
+    metric: str | None = None
+    adjust: str | None = None  # None: the metric's own adjustment
+    overdispersion: bool = False
+
+    def as_query(self) -> dict[str, list[str]]:
+        """The query parameters that reproduce this view (after the filters' in a link); overdispersion as `true`."""
+        chosen = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: ["true" if value is True else value] for name, value in chosen.items() if value}
+
+
+# The URL's names for the global filters, and for the view of the pages that show one metric.
+FILTER_NAMES = tuple(f.name for f in fields(Filters))
+VIEW_NAMES = tuple(f.name for f in fields(View))
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a URL (or the command line) asks for: filters, a view, and the values that were not used, and why."""
+
+    filters: Filters
+    view: View
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Choices:
     """The values a filter may take, from the data: anything else is ignored with a note."""
 
@@ -65,8 +90,9 @@ class Choices:
     metrics: frozenset[str]
 
 
-def parse(query: Mapping[str, str | Iterable[str]], choices: Choices) -> Filters:
-    """Filters from URL query parameters or CLI options; invalid values are dropped with a note, never raised."""
+def parse(query: Mapping[str, str | Iterable[str]], choices: Choices) -> Link:
+    """Filters and view from URL query parameters or CLI options; invalid values are dropped with a note, never
+    raised."""
     notes: list[str] = []
 
     def values(name: str) -> list[str]:
@@ -108,17 +134,16 @@ def parse(query: Mapping[str, str | Iterable[str]], choices: Choices) -> Filters
     if start and end and start > end:
         notes.append(f"start {start} is after end {end}")
         start = end = None
-    return Filters(
+    filters = Filters(
         start=start,
         end=end,
         centre=pick("centre", choices.centres),
         product=pick("product", choices.products),
         ta=pick("ta", choices.tas),
         age=pick("age", AGE_BANDS),
-        metric=single("metric", choices.metrics),
-        adjust=single("adjust", ADJUSTMENTS),
-        notes=tuple(notes),
     )
+    view = View(metric=single("metric", choices.metrics), adjust=single("adjust", ADJUSTMENTS))
+    return Link(filters, view, tuple(notes))
 
 
 def _shown(value: str) -> str:

@@ -15,7 +15,7 @@ import polars as pl
 
 from dashboard import exports, stats
 from dashboard.access import OWN_CENTRE, Policy
-from dashboard.filters import Filters
+from dashboard.filters import Filters, View
 from dashboard.metrics.rates import (
     COMPLETENESS_THRESHOLD,
     INSUFFICIENT_FOLLOW_UP,
@@ -308,9 +308,11 @@ class Gate:
             query["centre"] = [self.labels.get(code, SUPPRESSED) for code in query["centre"]]
         return query
 
-    def describe(self, filters: Filters) -> str:
-        """The filters in one line, centres as this viewer knows them (for a pack's header or an export)."""
-        parts = [f"{name}={','.join(values)}" for name, values in self.query(filters).items()]
+    def describe(self, filters: Filters, view: View | None = None) -> str:
+        """The filters (and the view, if any) in one line, centres as this viewer knows them (for a pack's header or
+        an export)."""
+        query = {**self.query(filters), **(view or View()).as_query()}
+        parts = [f"{name}={','.join(values)}" for name, values in query.items()]
         return "; ".join(parts) if parts else "no filters"
 
     def as_text(self, frame: pl.DataFrame) -> pl.DataFrame:

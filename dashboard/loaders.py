@@ -61,14 +61,6 @@ class Dataset:
             self._derived[name] = build(self)
         return self._derived[name]  # type: ignore[return-value]
 
-    @property
-    def episodes(self) -> pl.DataFrame:
-        """Kept for dashboard/ui.py and bench/metrics.py until they call metrics.episode_table(data); the one import
-        of metrics left in loaders, to be removed with this property."""
-        from dashboard.metrics.episodes import episode_table
-
-        return episode_table(self)
-
 
 def snapshot_root(engine: sa.Engine) -> Path:
     """One folder of snapshots per database, so SQLite and PostgreSQL stores never share one."""

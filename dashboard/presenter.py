@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from dashboard import meaning
+from dashboard import meaning, pages
 from dashboard.gate import SUPPRESSED
 from dashboard.metrics.catalogue import catalogue
 from dashboard.metrics.signals import quarter_label
@@ -15,12 +15,12 @@ FEW_EVENTS = 3  # a signal on fewer events says so
 
 # The page that explains a signal on a metric; funnel and completeness signals open the centre's own page.
 PAGE_OF = {
-    "itu_admission": "itu",
-    "ta_outside": "nice-ta",
-    "travel_exception": "exceptions",
-    "carer_exception": "exceptions",
-    "followup_d30_complete": "data-quality",
-    "followup_d100_complete": "data-quality",
+    "itu_admission": pages.ITU,
+    "ta_outside": pages.NICE_TA,
+    "travel_exception": pages.EXCEPTIONS,
+    "carer_exception": pages.EXCEPTIONS,
+    "followup_d30_complete": pages.DATA_QUALITY,
+    "followup_d100_complete": pages.DATA_QUALITY,
 }
 
 
@@ -69,14 +69,16 @@ def signal_text(signal: dict) -> str:
 
 
 def signal_link(signal: dict, query: dict[str, list[str]]) -> tuple[str, dict[str, list[str]]]:
-    """The page and query that explain a signal, from the viewer's own query (centres already in their labels)."""
+    """The page (its URL path) and query that explain a signal, from the viewer's own query (centres already in
+    their labels)."""
     base = {k: v for k, v in query.items() if k not in ("metric", "centre", "adjust")}
     if signal["kind"] == "funnel":
-        return "centres", {**base, "centre": [signal["centre"]], "metric": [signal["metric"]]}
+        return pages.CENTRES.path, {**base, "centre": [signal["centre"]], "metric": [signal["metric"]]}
     if signal["kind"] == "spc":
         keep_centre = {"centre": query["centre"]} if "centre" in query else {}
-        return PAGE_OF.get(signal["metric"], "toxicity"), {**base, **keep_centre, "metric": [signal["metric"]]}
-    return PAGE_OF[signal["metric"]], base
+        page = PAGE_OF.get(signal["metric"], pages.TOXICITY)
+        return page.path, {**base, **keep_centre, "metric": [signal["metric"]]}
+    return PAGE_OF[signal["metric"]].path, base
 
 
 def metric_rows(table) -> pl.DataFrame:

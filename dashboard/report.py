@@ -15,7 +15,7 @@ import plotly.io as pio
 import polars as pl
 
 from dashboard import charts, metrics, presenter, stats
-from dashboard.filters import Filters
+from dashboard.filters import Filters, View
 from dashboard.gate import Gate
 from dashboard.loaders import Dataset
 
@@ -47,7 +47,9 @@ def _table(frame: pl.DataFrame, gate: Gate, percent: tuple[str, ...] = ()) -> st
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def build(data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | None = None) -> str:
+def build(
+    data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | None = None, adjust: str | None = None
+) -> str:
     """The pack as one HTML document: every figure through the viewer's gate, with suppression (a pack is made to
     be shared)."""
     generated = generated or dt.datetime.now(dt.UTC)
@@ -56,7 +58,7 @@ def build(data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | 
     role = viewer.role + (f" ({shared.labels[viewer.centre]}: {viewer.centre})" if viewer.centre else "")
     parts = [f"<div class='marking'>{MARKING}</div>", "<h1>CAR-T governance pack</h1>"]
     meta = {
-        "Filters": shared.describe(filters),
+        "Filters": shared.describe(filters, View(adjust=adjust)),
         "Role": role,
         "Extract date": str(data.extract_date),
         "Data version": str(data.data_version),
@@ -77,7 +79,7 @@ def build(data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | 
         "<h2>Overview</h2>",
         _table(heads.select("title", "value", "numerator", "denominator", "ci_low", "ci_high", "previous"), shared),
     ]
-    found = shared.signals(metrics.signals(data, filters, disclose=shared.disclose))
+    found = shared.signals(metrics.signals(data, filters, disclose=shared.disclose, adjust=adjust))
     parts.append(
         "<h2>Signals</h2><ul>"
         + "".join(
@@ -90,7 +92,7 @@ def build(data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | 
     section = "Toxicity and ITU funnels (product-mix adjusted: observed / expected)"
     parts.append(f"<h2>{section}</h2>")
     for index, metric_id in enumerate(("crs_severe", "icans_severe", "itu_admission")):
-        table = shared.metric(metrics.compute(data, metric_id, by="centre", filters=filters))
+        table = shared.metric(metrics.compute(data, metric_id, by="centre", filters=filters, adjust=adjust))
         parts.append(f"<h3>{html.escape(table.metric.title)}</h3>")
         parts.append(
             pio.to_html(
@@ -123,7 +125,7 @@ def build(data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | 
     ]
     parts.append("<h2>Carer and travel exceptions</h2>")
     for metric_id in ("travel_exception", "carer_exception"):
-        table = shared.metric(metrics.compute(data, metric_id, by="centre", filters=filters))
+        table = shared.metric(metrics.compute(data, metric_id, by="centre", filters=filters, adjust=adjust))
         england = "withheld" if table.target is None else f"{table.target:.1%}"
         parts += [
             f"<h3>{html.escape(table.metric.title)} (England {england})</h3>",

@@ -3,8 +3,9 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, metrics, presenter, ui
+from dashboard import charts, metrics, pages, presenter, ui
 from dashboard.access import OWN_CENTRE
+from dashboard.ui import keys
 
 data = ui.dataset()
 filters = ui.current_filters()
@@ -25,8 +26,8 @@ if len(filters.centre) != 1:
             label,
             key=f"open_{index}",
             on_click=ui.go_to,
-            args=("pages/centres.py",),
-            kwargs={"centre": [label]},
+            args=(pages.CENTRES.file,),
+            kwargs={keys.CENTRE: [label]},
             width="stretch",
             help=names[code] if label in (code, OWN_CENTRE) else None,
         )
@@ -35,7 +36,7 @@ if len(filters.centre) != 1:
 centre = filters.centre[0]
 label = labels[centre]
 st.header(f"{names[centre]} ({centre})" if label in (centre, OWN_CENTRE) else label)
-profile = ui.view(ui.disclosed("centre_against_england", centre, filters))
+profile = ui.view(ui.disclosed(metrics.centre_against_england, centre, filters))
 shown = presenter.profile_rows(profile)
 flagged = profile.filter(pl.col("concern").is_not_null())
 if flagged.height:
@@ -73,7 +74,7 @@ ui.table(
 left, right = st.columns(2)
 with left:
     st.subheader("Product mix")
-    mix = ui.view(ui.calc("infusions_by", filters, "quarter", "product_code"))
+    mix = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "product_code"))
     if not ui.empty_notice(mix, "infusions"):
         st.plotly_chart(
             charts.stacked_bars(mix, "quarter", "infusions", "product_code", "Quarter", "Infusions"),
@@ -81,5 +82,5 @@ with left:
         )
 with right:
     st.subheader("NICE TA mix")
-    tas = ui.view(ui.calc("infusions_by", filters, "ta_code"))
+    tas = ui.view(ui.calc(metrics.infusions_by, filters, "ta_code"))
     st.dataframe(ui.gate().as_text(tas), hide_index=True, key="centre_tas")

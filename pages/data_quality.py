@@ -17,7 +17,7 @@ st.caption(
 )
 
 policy = ui.policy()
-by_centre = ui.view(ui.calc("data_quality_by_centre", dt.date.today()), ("centre_code",))
+by_centre = ui.view(ui.calc(metrics.data_quality_by_centre, dt.date.today()), ("centre_code",))
 reasons = metrics.quarantine_reasons(data.quarantine)
 below = by_centre.filter("below_threshold")
 left, middle, right = st.columns(3)

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, metrics, ui
 
 data = ui.dataset()
 filters = ui.current_filters()
@@ -39,7 +39,7 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
             key=f"{kind}_rates",
         )
     with right:
-        reasons = ui.view(ui.calc("exception_reasons", kind, filters), ("group",))
+        reasons = ui.view(ui.calc(metrics.exception_reasons, kind, filters), ("group",))
         if not ui.empty_notice(reasons, f"{kind} exceptions"):
             st.plotly_chart(
                 charts.stacked_bars(
@@ -51,7 +51,7 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
 left, right = st.columns(2)
 with left:
     st.subheader("Home travel time")
-    travel = ui.view(ui.calc("value_counts", "home_travel_minutes", filters, bin_width=10))
+    travel = ui.view(ui.calc(metrics.value_counts, "home_travel_minutes", filters, bin_width=10))
     if not ui.empty_notice(travel, "travel times"):
         st.plotly_chart(
             charts.bars_with_line(travel, "value", "infusions", 120, "2 hours", "Minutes from home", "Infusions"),
@@ -59,7 +59,7 @@ with left:
         )
 with right:
     st.subheader("Days within 2 hours after discharge")
-    stay = ui.view(ui.calc("value_counts", "nearby_stay_days", filters))
+    stay = ui.view(ui.calc(metrics.value_counts, "nearby_stay_days", filters))
     if not ui.empty_notice(stay, "nearby stays"):
         st.plotly_chart(
             charts.bars_with_line(stay, "value", "infusions", 13.5, "14 days", "Days", "Infusions"), key="nearby_days"
@@ -80,6 +80,6 @@ if not ui.empty_notice(trend, "quarters"):
     st.plotly_chart(figure, key="exception_trend")
 
 st.subheader("The exception episodes")
-episodes = ui.patient_rows(ui.calc("exception_episodes", filters), "exception episodes")
+episodes = ui.patient_rows(ui.calc(metrics.exception_episodes, filters), "exception episodes")
 if episodes is not None:
     ui.table(episodes, "exception_episodes", "exception_episodes.csv")

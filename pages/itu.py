@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, metrics, ui
 
 data = ui.dataset()
 filters = ui.current_filters()
@@ -17,7 +17,7 @@ st.plotly_chart(
 left, right = st.columns(2)
 with left:
     st.subheader("Reasons for admission")
-    reasons = ui.view(ui.calc("itu_reasons", filters), ("group",))
+    reasons = ui.view(ui.calc(metrics.itu_reasons, filters), ("group",))
     if not ui.empty_notice(reasons, "ITU admissions"):
         colours = {"CRS": "#005EB8", "ICANS": "#7C2855", "infection": "#ED8B00", "other": "#768692"}
         st.plotly_chart(
@@ -32,14 +32,14 @@ with right:
         "The specification asks that patients with ICANS grade 2 or more are discussed with critical care "
         "and have immediate access to it."
     )
-    after = ui.view(ui.calc("itu_after_icans2", filters), ("group",))
-    england = ui.view(ui.calc("itu_after_icans2", filters.without("centre"), by=None))
+    after = ui.view(ui.calc(metrics.itu_after_icans2, filters), ("group",))
+    england = ui.view(ui.calc(metrics.itu_after_icans2, filters.without("centre"), by=None))
     if not ui.empty_notice(after, "patients with ICANS grade 2 or more"):
         st.plotly_chart(
             charts.interval_dots(after, "group", "Admitted to ITU", england["rate"][0]), key="itu_after_icans"
         )
 
-timing = ui.view(ui.calc("itu_timing", filters))
+timing = ui.view(ui.calc(metrics.itu_timing, filters))
 left, right = st.columns(2)
 for column, measure, title in (
     (left, "day of admission", "Day of admission after infusion"),

@@ -3,14 +3,14 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, ui
+from dashboard import charts, metrics, ui
 
 data = ui.dataset()
 filters = ui.current_filters()
 st.title("NICE technology appraisals")
 
 st.subheader("Infusions by TA per quarter")
-by_ta = ui.view(ui.calc("infusions_by", filters, "quarter", "ta_code"))
+by_ta = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "ta_code"))
 if not ui.empty_notice(by_ta, "infusions"):
     ta_colours = dict(zip(sorted(by_ta["ta_code"].unique()), charts.PALETTE, strict=False))
     st.plotly_chart(
@@ -19,7 +19,7 @@ if not ui.empty_notice(by_ta, "infusions"):
     )
 
 st.subheader("Centre by TA")
-matrix = ui.view(ui.calc("infusions_by", filters, "centre_code", "ta_code"), ("centre_code",))
+matrix = ui.view(ui.calc(metrics.infusions_by, filters, "centre_code", "ta_code"), ("centre_code",))
 if not ui.empty_notice(matrix, "infusions"):
     st.plotly_chart(
         charts.heatmap(matrix, "ta_code", "centre_code", "infusions", "NICE TA", "Centre"), key="centre_by_ta"
@@ -34,16 +34,16 @@ st.caption(
     "outside its bounds, the TA was not recommended, or it was superseded before the infusion. Each reason "
     "is counted; an infusion with two reasons counts under each."
 )
-reasons = ui.view(ui.calc("ta_outside_by_reason", filters))
+reasons = ui.view(ui.calc(metrics.ta_outside_by_reason, filters))
 left, right = st.columns([1, 2])
 left.dataframe(ui.gate().as_text(reasons.select("reason", "infusions")), hide_index=True, key="ta_reasons")
 with right:
-    episodes = ui.patient_rows(ui.calc("ta_outside", filters).drop("reason_id"), "outside-TA infusions")
+    episodes = ui.patient_rows(ui.calc(metrics.ta_outside, filters).drop("reason_id"), "outside-TA infusions")
     if episodes is not None:
         ui.table(episodes, "ta_outside_episodes", "outside_ta.csv", caption="The infusions behind them")
 
 st.subheader("Referral pipeline by panel")
-pipeline = ui.view(ui.calc("referral_pipeline", filters, by="panel"))
+pipeline = ui.view(ui.calc(metrics.referral_pipeline, filters, by="panel"))
 if not ui.empty_notice(pipeline, "referrals"):
     long = pipeline.unpivot(
         index="group", on=["referred", "approved", "infused"], variable_name="stage", value_name="referrals"
@@ -61,7 +61,7 @@ if not ui.empty_notice(pipeline, "referrals"):
     st.plotly_chart(figure, key="pipeline")
 
 st.subheader("CART12: time from referral to clinical review")
-review = ui.view(ui.calc("referral_to_review", filters, by="panel"))
+review = ui.view(ui.calc(metrics.referral_to_review, filters, by="panel"))
 st.dataframe(
     review,
     hide_index=True,
@@ -75,7 +75,9 @@ st.dataframe(
     },
 )
 trend = (
-    ui.view(ui.calc("referral_to_review", filters, by="quarter")).rename({"group": "quarter"}).drop_nulls("median_days")
+    ui.view(ui.calc(metrics.referral_to_review, filters, by="quarter"))
+    .rename({"group": "quarter"})
+    .drop_nulls("median_days")
 )
 if trend.height:
     long = trend.unpivot(

@@ -61,7 +61,7 @@ for row in found:
     )
 
 st.subheader("Infusions per quarter, by product")
-volume = ui.view(ui.calc("infusions_by", filters, "quarter", "product_code"))
+volume = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "product_code"))
 if not ui.empty_notice(volume, "infusions"):
     st.plotly_chart(
         charts.stacked_bars(volume, "quarter", "infusions", "product_code", "Quarter of infusion", "Infusions"),

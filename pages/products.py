@@ -3,15 +3,16 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, presenter, ui
+from dashboard import charts, metrics, pages, presenter, ui
 from dashboard.metrics.profiles import TOXICITY
+from dashboard.ui import keys
 
 data = ui.dataset()
 filters = ui.current_filters()
 st.title("Products")
 names = dict(data["products"].select("product_code", "brand").iter_rows())
 
-profile = ui.view(ui.calc("by_product", filters.without("product")))
+profile = ui.view(ui.calc(metrics.by_product, filters.without("product")))
 if len(filters.product) != 1:
     st.caption("Pick one product to see it in depth (this sets the Product filter, so the link can be shared).")
     columns = st.columns(len(names))
@@ -20,8 +21,8 @@ if len(filters.product) != 1:
             f"{code} ({brand})",
             key=f"open_{code}",
             on_click=ui.go_to,
-            args=("pages/products.py",),
-            kwargs={"product": [code]},
+            args=(pages.PRODUCTS.file,),
+            kwargs={keys.PRODUCT: [code]},
             width="stretch",
         )
     st.subheader("Toxicity by product")
@@ -37,7 +38,7 @@ if len(filters.product) != 1:
 
 product = filters.product[0]
 st.header(f"{product} ({names.get(product, '')})")
-volume = ui.view(ui.calc("infusions_by", filters, "quarter", "ta_code"))
+volume = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "ta_code"))
 left, right = st.columns(2)
 with left:
     st.subheader("Infusions per quarter, by TA")
@@ -75,13 +76,13 @@ st.plotly_chart(
 left, right = st.columns(2)
 with left:
     st.subheader("NICE TAs used")
-    tas = ui.view(ui.calc("infusions_by", filters, "ta_code"))
+    tas = ui.view(ui.calc(metrics.infusions_by, filters, "ta_code"))
     st.dataframe(ui.gate().as_text(tas), hide_index=True, key="product_tas")
 with right:
     st.subheader("CART14: cytopenia onset and resolution")
     recovery = (
         ui.gate()
-        .as_text(ui.view(ui.calc("cytopenia_recovery", filters)))
+        .as_text(ui.view(ui.calc(metrics.cytopenia_recovery, filters)))
         .with_columns(pl.exclude("group").cast(pl.Utf8))
     )
     st.dataframe(

@@ -44,7 +44,7 @@ with left:
     st.plotly_chart(charts.caterpillar(table), key="caterpillar")
 with right:
     st.subheader("England by quarter (SPC)")
-    chart, signals = ui.disclosed("quarterly", metric_id, filters)
+    chart, signals = ui.disclosed(metrics.quarterly, metric_id, filters)
     if not ui.empty_notice(chart, "quarters with data"):
         st.plotly_chart(charts.spc(chart, signals, table.metric.title), key="spc")
         for s in signals:

@@ -359,14 +359,15 @@ def test_filters_from_a_url_keep_valid_values_and_note_the_rest():
         },
         choices,
     )
-    assert (chosen.start, chosen.end, chosen.centre, chosen.product, chosen.age) == (
+    filters, view = chosen.filters, chosen.view
+    assert (filters.start, filters.end, filters.centre, filters.product, filters.age) == (
         dt.date(2025, 1, 1),
         None,
         ("AAA", "BBB"),
         ("axi-cel",),
         ("adults",),
     )
-    assert (chosen.metric, chosen.adjust, chosen.ta) == ("crs_any", None, ())
+    assert (view.metric, view.adjust, filters.ta) == ("crs_any", None, ())
     assert chosen.notes == (
         "end: 'soon' is not a date (use YYYY-MM-DD)",
         "centre: 'ZZZ' is not a known value",

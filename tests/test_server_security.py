@@ -125,9 +125,11 @@ def test_internal_metrics_are_not_served_by_default(header_app):
 
 
 def _dataset_loads(app_url: str) -> int:
-    """How many times the server has loaded a dataset into its shared cache (a miss of ui._dataset)."""
+    """How many times the server has loaded a dataset into its shared cache (a miss of ui.session._dataset)."""
     metrics = urllib.request.urlopen(f"{app_url}/_stcore/metrics", timeout=30).read().decode()
-    found = re.search(r'cache_lookups_total\{cache="dashboard\.ui\._dataset",[^}]*result="miss"\} (\d+)', metrics)
+    found = re.search(
+        r'cache_lookups_total\{cache="dashboard\.ui\.session\._dataset",[^}]*result="miss"\} (\d+)', metrics
+    )
     return int(found.group(1))
 
 

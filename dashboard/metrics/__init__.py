@@ -3,6 +3,7 @@
 Pages, the CLI and exports all call these, so a figure is the same wherever it is shown.
 """
 
+from dashboard.dimensions import GROUPS
 from dashboard.metrics.catalogue import Metric, catalogue, proportions
 from dashboard.metrics.data_quality import (
     data_quality_by_centre,
@@ -21,7 +22,7 @@ from dashboard.metrics.pathway import (
     ta_outside_by_reason,
 )
 from dashboard.metrics.profiles import by_product, centre_against_england
-from dashboard.metrics.rates import COMPLETENESS_THRESHOLD, GROUPS, MetricTable, compute, quarterly
+from dashboard.metrics.rates import COMPLETENESS_THRESHOLD, MetricTable, compute, quarterly
 from dashboard.metrics.signals import quarter_label, signals
 from dashboard.metrics.usage import exception_episodes, infusions_by, value_counts
 

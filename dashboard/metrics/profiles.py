@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from dashboard.filters import Filters
@@ -51,9 +53,7 @@ def centre_against_england(
     filters = filters or Filters()
     rows = []
     for metric in proportions().values():
-        own = disclose(
-            compute(dataset, metric.id, by="centre", filters=Filters(**{**_fields(filters), "centre": (centre,)}))
-        )
+        own = disclose(compute(dataset, metric.id, by="centre", filters=replace(filters, centre=(centre,))))
         national = disclose(compute(dataset, metric.id, filters=filters.without("centre"), adjust="crude"))
         row = own.rows.row(0, named=True) if own.rows.height else {}
         england = national.rows.row(0, named=True) if national.rows.height else {}
@@ -96,7 +96,3 @@ def centre_against_england(
             "low_numbers": pl.Boolean,
         },
     )
-
-
-def _fields(filters: Filters) -> dict:
-    return {name: getattr(filters, name) for name in ("start", "end", "product", "ta", "age")}

@@ -11,20 +11,13 @@ import polars as pl
 
 from dashboard import filters as filter_model
 from dashboard import stats
-from dashboard.filters import Filters
+from dashboard.dimensions import GROUPS
+from dashboard.filters import FILTER_NAMES, Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics.catalogue import Metric, catalogue
 from dashboard.metrics.definitions import definition
 from dashboard.metrics.episodes import episode_table
 
-GROUPS = {
-    "centre": "centre_code",
-    "product": "product_code",
-    "ta": "ta_code",
-    "quarter": "quarter",
-    "panel": "panel",
-    "age": "age_band",
-}
 COMPLETENESS_THRESHOLD = 0.90  # DESIGN.md section 6: under 90% day-30 follow-up, shown but never flagged
 INSUFFICIENT_FOLLOW_UP = "insufficient follow-up"
 LOW_NUMBERS = 8  # a rate on fewer patients carries a low-numbers badge
@@ -66,7 +59,7 @@ class MetricTable:
         query = self.filters.as_query()
         filters = {
             name: (query.get(name, [None])[0] if name in ("start", "end") else query.get(name, []))
-            for name in ("start", "end", "centre", "product", "ta", "age")
+            for name in FILTER_NAMES
         }
         rows = self.rows.select(ROW_COLUMNS).with_columns(pl.col("group").cast(pl.Utf8))
         return {
@@ -126,7 +119,7 @@ def compute(
     if by is not None and by not in GROUPS:
         raise ValueError(f"cannot group by {by!r}; use one of {', '.join(GROUPS)}")
     filters = filters or Filters()
-    adjust = adjust or filters.adjust or metric.adjustment
+    adjust = adjust or metric.adjustment
     as_of = as_of or dataset.extract_date or dt.date.today()
     eligible = scoped_episodes(dataset, metric_id, as_of)
 
@@ -224,9 +217,7 @@ def _every_centre(dataset: Dataset, filters: Filters, rows: pl.DataFrame) -> pl.
 
 def _completeness_gate(dataset: Dataset, filters: Filters, as_of: dt.date, rows: pl.DataFrame) -> pl.DataFrame:
     """A centre under the day-30 completeness threshold is shown but never flagged (DESIGN.md section 6)."""
-    completeness = compute(
-        dataset, "followup_d30_complete", by="centre", filters=filters.without("adjust"), as_of=as_of, adjust="crude"
-    )
+    completeness = compute(dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of, adjust="crude")
     gated = completeness.rows.filter(pl.col("rate") < COMPLETENESS_THRESHOLD)["group"]
     return rows.with_columns(
         pl.when(pl.col("group").is_in(gated.implode()))

@@ -36,7 +36,11 @@ SIGNAL_SCHEMA = {
 
 
 def signals(
-    dataset: Dataset, filters: Filters | None = None, as_of: dt.date | None = None, disclose: Disclose = exact
+    dataset: Dataset,
+    filters: Filters | None = None,
+    as_of: dt.date | None = None,
+    disclose: Disclose = exact,
+    adjust: str | None = None,
 ) -> pl.DataFrame:
     """One row per signal (SIGNAL_SCHEMA), found in the figures the view discloses, worst first. (Counts that are
     not a metric table's, such as outside-TA infusions by reason, are suppressed by the gate with the records.)"""
@@ -46,7 +50,7 @@ def signals(
     for metric in proportions().values():
         if metric.id.startswith("followup_"):
             continue
-        table = disclose(rates.compute(dataset, metric.id, by="centre", filters=filters, as_of=as_of))
+        table = disclose(rates.compute(dataset, metric.id, by="centre", filters=filters, as_of=as_of, adjust=adjust))
         for row in table.rows.iter_rows(named=True):
             severity = metric.concern(row["flag"])
             if severity:
@@ -83,7 +87,9 @@ def signals(
                         "period_end": _quarter_end(s["to"]),
                     }
                 )
-    completeness = disclose(rates.compute(dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of))
+    completeness = disclose(
+        rates.compute(dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of, adjust=adjust)
+    )
     for row in completeness.rows.filter(pl.col("rate") < rates.COMPLETENESS_THRESHOLD).iter_rows(named=True):
         found.append(
             {

@@ -1,0 +1,58 @@
+"""Moving between pages: the page links, drill-down from a chart, and page switches that keep the filters."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import pages as registry
+from dashboard.ui import keys
+from dashboard.ui.url_state import url_query
+
+
+def navigation_links(box, pages: list) -> None:
+    """The page list (st.navigation's own is hidden so that the root can forward to /overview).
+
+    Each link carries the global filters: bound widgets take their value from the URL of the page they open.
+    """
+    query = {k: v for k, v in url_query().items() if k in keys.GLOBAL_KEYS}
+    for page in pages:
+        box.page_link(page, query_params=query)
+    box.divider()
+
+
+def go_to(page: str, **state) -> None:
+    """From a callback: set widget state (e.g. centre) and open another page (its script) on the next run."""
+    for key, value in state.items():
+        st.session_state[key] = value
+    st.session_state[keys.GOTO] = page
+
+
+def drill_down_to_centre(chart_key: str):
+    """A callback for a chart whose points carry the centre code first in their customdata."""
+
+    def open_centre() -> None:
+        points = st.session_state[chart_key].selection.points
+        if points and points[0].get("customdata"):
+            go_to(registry.CENTRES.file, **{keys.CENTRE: [points[0]["customdata"][0]]})
+
+    return open_centre
+
+
+def follow_drill_down() -> None:
+    """Called first by the entrypoint: a drill-down asked for in a callback happens here."""
+    page = st.session_state.pop(keys.GOTO, None)
+    if page:
+        switch_page(page)
+
+
+def switch_page(page) -> None:
+    """st.switch_page that keeps the filters: the bound widgets put their own parameters back in the URL.
+
+    (Streamlit 1.67 refuses to clear bound query parameters, which a plain st.switch_page tries to do.)
+    """
+    st.switch_page(page, query_params={})
+
+
+def page_file(url_path: str) -> str:
+    """The page script behind a URL path (nice-ta -> pages/nice_ta.py)."""
+    return registry.BY_PATH[url_path].file

@@ -1,0 +1,142 @@
+"""Widgets the pages share: the metric and adjustment pickers, gated tables with their downloads, notes and banners."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import gate as gate_module
+from dashboard import metrics, presenter
+from dashboard.filters import ADJUSTMENTS
+from dashboard.loaders import Dataset
+from dashboard.metrics import catalogue
+from dashboard.ui import keys
+from dashboard.ui.figures import download
+from dashboard.ui.signin import gate
+
+
+def synthetic_banner(data: Dataset) -> None:
+    if data.synthetic:
+        st.warning(
+            "Synthetic data: invented centres and patients, for demonstration only. "
+            "No figure here describes a real hospital.",
+            icon=":material/science:",
+        )
+
+
+def metric_picker(options: list[str], default: str, label: str = "Metric") -> str:
+    """A metric, bound to ?metric=; shows its title and definition beneath."""
+    if st.session_state.get(keys.METRIC) not in options:
+        st.session_state.pop(keys.METRIC, None)
+    chosen = st.selectbox(label, options, index=options.index(default), key=keys.METRIC, bind="query-params")
+    metric = catalogue()[chosen]
+    st.caption(
+        f"**{metric.title}.** {metric.definition} Numerator: {metric.numerator}; denominator: {metric.denominator}."
+    )
+    return chosen
+
+
+def adjustment_picker(metric_id: str) -> tuple[str, bool]:
+    """Product-mix or crude (bound to ?adjust=), and overdispersion (default off, bound too)."""
+    default = catalogue()[metric_id].adjustment
+    left, right = st.columns([2, 1])
+    adjust = left.segmented_control(
+        "Adjustment",
+        list(ADJUSTMENTS),
+        default=default,
+        key=keys.ADJUST,
+        bind="query-params",
+        help="product_mix: observed / expected given each patient's product (national rates); crude: the rate itself",
+    )
+    overdispersion = right.toggle(
+        "Overdispersion",
+        key=keys.OVERDISPERSION,
+        bind="query-params",
+        help="Widen the limits for spread between centres beyond chance (DerSimonian-Laird, 10% winsorised)",
+    )
+    return adjust or default, overdispersion
+
+
+def table(frame: pl.DataFrame, key: str, file_name: str, caption: str | None = None, **column_config) -> None:
+    """The table behind a chart (already through the gate), with a CSV download of exactly what is shown."""
+    if caption:
+        st.caption(caption)
+    chosen = gate()
+    st.dataframe(chosen.as_text(frame), key=key, hide_index=True, column_config=column_config or None)
+    download(
+        "Download CSV",
+        lambda: chosen.csv(frame),
+        file_name=file_name,
+        mime="text/csv",
+        key=f"{key}_download",
+        what=f"{frame.height} rows",
+        icon=":material/download:",
+    )
+
+
+def metric_table(table: metrics.MetricTable, key: str, file_name: str, caption: str | None = None) -> None:
+    """A metric's rows (through the gate) as a panel reads them: flags in words, exact p, low numbers marked; the
+    download keeps the numbers and the stable flag codes."""
+    if caption:
+        st.caption(caption)
+    chosen = gate()
+    shown = presenter.metric_rows(table)
+    st.dataframe(
+        chosen.as_text(shown),
+        key=key,
+        hide_index=True,
+        column_config={
+            "group": "Centre" if table.by == "centre" else table.by,
+            "centre_name": "Name",
+            "numerator": "Events",
+            "denominator": "Patients",
+            "rate": percent("Rate"),
+            "ci_low": percent("95% CI low"),
+            "ci_high": percent("95% CI high"),
+            "expected": st.column_config.NumberColumn("Expected", format="%.1f"),
+            "ratio": st.column_config.NumberColumn("Observed / expected", format="%.2f"),
+            "p_value": st.column_config.TextColumn(
+                "Exact p (one-sided)",
+                help=(
+                    "The chance of a count at least this far from the target on that side, if the centre were as "
+                    "expected (binomial; Poisson for observed / expected)."
+                ),
+            ),
+            "flag": "Against the target",
+            "low_numbers": "Note",
+            **{c: None for c in table.rows.columns if c.startswith("limit_")},
+        },
+    )
+    download(
+        "Download CSV",
+        lambda: chosen.csv(table.rows),
+        file_name=file_name,
+        mime="text/csv",
+        key=f"{key}_download",
+        what=f"{table.rows.height} rows",
+        icon=":material/download:",
+    )
+
+
+def share(value: float | None) -> str:
+    """A rate in words: withheld (small numbers) rather than a 0 that would mislead."""
+    return "withheld (small numbers)" if value is None else f"{value:.1%}"
+
+
+def percent(column: str) -> st.column_config.NumberColumn:
+    return st.column_config.NumberColumn(column, format="percent")
+
+
+def empty_notice(frame: pl.DataFrame, what: str) -> bool:
+    """True (with a note) when the filters leave nothing to show, or nothing this viewer may be shown."""
+    if frame.height == 0:
+        st.info(f"No {what} under these filters.", icon=":material/filter_alt_off:")
+        return True
+    counts = [c for c in frame.columns if c in gate_module.COUNTS]
+    if counts and frame.select(pl.col(counts).is_null().all()).row(0) == (True,) * len(counts):
+        st.info(
+            f"The {what} under these filters are too few to show: counts of 1-7 are withheld.",
+            icon=":material/visibility_off:",
+        )
+        return True
+    return False
