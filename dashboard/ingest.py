@@ -146,8 +146,8 @@ def read_submission(paths: list[Path], extract_date: dt.date | None) -> Submissi
         raise UsageError("no .csv or .parquet files found in " + ", ".join(map(str, paths)))
     if extract_date is None:
         if len(set(dates.values())) > 1:
-            said = ", ".join(f"{manifest} says {date}" for manifest, date in dates.items())
-            raise UsageError(f"the manifests disagree on the extract date: {said}; pass --extract-date")
+            each = ", ".join(f"{manifest} says {date}" for manifest, date in dates.items())
+            raise UsageError(f"the manifests disagree on the extract date: {each}; pass --extract-date")
         extract_date = next(iter(dates.values()))
     order = {t: i for i, t in enumerate(TABLE_ORDER)}
     files = sorted(files, key=lambda p: (order.get(table_name(p) or "", len(order)), str(p)))
@@ -217,7 +217,7 @@ def check_batch(
     return parents, reports
 
 
-def _already_ingested(connection: sa.Connection, report: FileReport) -> dict | None:
+def _already_ingested(connection: sa.Connection, report: FileReport) -> sa.RowMapping | None:
     batches = store.ingest_batches
     return (
         connection.execute(
@@ -282,11 +282,13 @@ def ingest(
             fresh.append(report)
             if report.refused:
                 continue
-            store.upsert(connection, report.table, report.check.valid.drop(ROW))
-            quarantine.release_resubmitted(connection, report.check, now)
-            report.centres = _centre_counts(report.check, parents)
-            centres = _row_centres(report.check, parents)
-            quarantine.hold(connection, report.check, report.path, batch_id, now, centres)
+            check = report.check
+            assert check is not None, f"{report.path}: check_batch checks every file it does not refuse"
+            store.upsert(connection, check.table, check.valid.drop(ROW))  # the same table as the report's, never None
+            quarantine.release_resubmitted(connection, check, now)
+            report.centres = _centre_counts(check, parents)
+            centres = _row_centres(check, parents)
+            quarantine.hold(connection, check, report.path, batch_id, now, centres)
         # Only a retry that released rows is news; rows still waiting are not reported again.
         retried = [
             FileReport(

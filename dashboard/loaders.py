@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -59,7 +59,8 @@ class Dataset:
         """`build(self)`, made on first use and kept with this dataset; loaders need not know what it is."""
         if name not in self._derived:
             self._derived[name] = build(self)
-        return self._derived[name]  # type: ignore[return-value]
+        # One name, one builder: what is kept under `name` is what `build` made.
+        return cast(Derived, self._derived[name])
 
 
 def snapshot_root(engine: sa.Engine) -> Path:
@@ -80,7 +81,7 @@ def read_table(connection: sa.Connection, table: str) -> pl.DataFrame:
 
 
 # The store's own bookkeeping, for the data-quality page: JSON columns are kept as JSON text.
-BOOKKEEPING = {
+BOOKKEEPING: dict[str, tuple[sa.Table, dict[str, pl.DataType | type[pl.DataType]]]] = {
     "quarantine": (
         store.quarantine,
         {
@@ -146,7 +147,7 @@ def _utc(column: str, dtype: pl.DataType) -> pl.Expr:
 class SnapshotError(Exception):
     """A snapshot could not be written (disk full, no permission): the newest complete one stays in use."""
 
-    def __init__(self, version: int, root: Path, reason: str):
+    def __init__(self, version: int, root: Path, reason: str) -> None:
         super().__init__(f"the snapshot of data version {version} could not be written under {root}: {reason}")
         self.reason = reason  # what a page may show: no server paths
 
@@ -244,7 +245,7 @@ def load_dataset(engine: sa.Engine, version: int | None = None) -> Dataset:
     if folder is None or not (folder / COMPLETE).exists():
         folder = write_snapshot(engine)
     meta = json.loads((folder / META).read_text())
-    frames = {}
+    frames: dict[str, pl.DataFrame] = {}
     for table, contract in CONTRACTS.items():
         frame = pl.read_parquet(folder / f"{table}.parquet")
         frames[table] = contract.validate(frame, lazy=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -54,7 +54,7 @@ def hold(
     return len(rows)
 
 
-def _open(connection: sa.Connection, *where) -> list:
+def _open(connection: sa.Connection, *where: sa.ColumnElement[bool]) -> Sequence[sa.Row]:
     q = store.quarantine
     return connection.execute(
         sa.select(q.c.id, q.c.table_name, q.c.record_key, q.c.original_values)

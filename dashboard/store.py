@@ -10,6 +10,7 @@ import datetime as dt
 import os
 from functools import cache
 from pathlib import Path
+from typing import NotRequired, TypedDict, cast
 
 import polars as pl
 import sqlalchemy as sa
@@ -148,12 +149,22 @@ def get_engine(url: str | None = None) -> sa.Engine:
     return engine_for(database_url(url))
 
 
-def read_dataset(connection: sa.Connection) -> dict:
+class DatasetRow(TypedDict):
+    """The one row of the dataset table: which data version the store holds, and of what."""
+
+    id: NotRequired[int]  # absent from an empty store's defaults
+    data_version: int
+    extract_date: dt.date | None
+    synthetic: bool
+    updated_at: dt.datetime | None  # None only in an empty store's defaults
+
+
+def read_dataset(connection: sa.Connection) -> DatasetRow:
     """The dataset row, or an empty store's defaults."""
     row = connection.execute(sa.select(dataset).where(dataset.c.id == 1)).mappings().first()
     if row is None:
         return {"data_version": 0, "extract_date": None, "synthetic": False, "updated_at": None}
-    return dict(row)
+    return cast(DatasetRow, dict(row))  # the columns of `dataset`, which the driver does not type
 
 
 def data_version(engine: sa.Engine) -> int:

@@ -194,9 +194,9 @@ def generate_frames(episodes: int, seed: int, as_of: dt.date = DEFAULT_AS_OF) ->
 
     tox = toxicity(rng, product, centre, ages)
     followup = _followup(rng, days, centre, as_of, tox)
-    infusions = _infusion_rows(rng, n, days, product, ta_code, ages, centre, rural, tox)
+    infusion_columns = _infusion_rows(rng, n, days, product, ta_code, ages, centre, rural, tox)
     infusions = pl.DataFrame(
-        {"episode_id": episode_id, "patient_id": patient_id, "referral_id": referral_id, **infusions}
+        {"episode_id": episode_id, "patient_id": patient_id, "referral_id": referral_id, **infusion_columns}
     )
     # A few legacy infusions were never linked to a referral record.
     no_referral = rng.random(n) < 0.01
@@ -243,7 +243,9 @@ def centres_frame() -> pl.DataFrame:
     )
 
 
-def toxicity(rng: np.random.Generator, product: np.ndarray, centre: np.ndarray, ages: np.ndarray) -> dict:
+def toxicity(
+    rng: np.random.Generator, product: np.ndarray, centre: np.ndarray, ages: np.ndarray
+) -> dict[str, np.ndarray]:
     """Per-patient toxicity grades by product, with the built-in ICANS outlier centre."""
     n = len(product)
     rates = np.array([TOXICITY[p] for p in product])
@@ -291,7 +293,7 @@ def toxicity(rng: np.random.Generator, product: np.ndarray, centre: np.ndarray, 
 
 
 def _followup(
-    rng: np.random.Generator, days: np.ndarray, centre: np.ndarray, as_of: dt.date, tox: dict
+    rng: np.random.Generator, days: np.ndarray, centre: np.ndarray, as_of: dt.date, tox: dict[str, np.ndarray]
 ) -> pl.DataFrame:
     """Day-30 and day-100 rows as they would have arrived by the extract date (late, and for one centre, badly)."""
     n = len(days)
@@ -332,7 +334,7 @@ def _followup(
     nrm_cause = _pick(rng, n, ["infection", "CRS", "ICANS", "other"], [0.55, 0.1, 0.1, 0.25])
     death_cause = np.where(tox["progression"], "progression", nrm_cause)
 
-    def when(mask: np.ndarray, values: np.ndarray, dtype=None) -> pl.Series:
+    def when(mask: np.ndarray, values: np.ndarray, dtype: pl.DataType | type[pl.DataType] | None = None) -> pl.Series:
         series = pl.Series(values, dtype=dtype)
         return pl.select(pl.when(pl.Series(mask)).then(series)).to_series()
 
@@ -364,7 +366,17 @@ def _followup(
     )
 
 
-def _infusion_rows(rng, n, days, product, ta_code, ages, centre, rural, tox) -> dict:
+def _infusion_rows(
+    rng: np.random.Generator,
+    n: int,
+    days: np.ndarray,
+    product: np.ndarray,
+    ta_code: np.ndarray,
+    ages: np.ndarray,
+    centre: np.ndarray,
+    rural: np.ndarray,
+    tox: dict[str, np.ndarray],
+) -> dict[str, np.ndarray | pl.Series]:
     ambulatory_share = np.where(np.isin(product, ["liso-cel", "obe-cel", "tisa-cel"]), 0.18, 0.05)
     ambulatory = (rng.random(n) < ambulatory_share) & (days >= _day("2022-01-01"))
     admitted_later = tox["crs"] >= 2
@@ -390,7 +402,7 @@ def _infusion_rows(rng, n, days, product, ta_code, ages, centre, rural, tox) -> 
     )
     imd = rng.integers(1, 6, n)
 
-    def when(mask, values, dtype=None) -> pl.Series:
+    def when(mask: np.ndarray, values: np.ndarray, dtype: pl.DataType | type[pl.DataType] | None = None) -> pl.Series:
         return pl.select(pl.when(pl.Series(mask)).then(pl.Series(values, dtype=dtype))).to_series()
 
     return {
@@ -444,7 +456,9 @@ def _referrals_not_infused(rng: np.random.Generator, infused: int, as_of: dt.dat
     )
 
 
-def write_submission(frames: dict[str, pl.DataFrame], out: Path, fmt: str = "csv", **fields) -> list[Path]:
+def write_submission(
+    frames: dict[str, pl.DataFrame], out: Path, fmt: str = "csv", **fields: str | bool | int | float
+) -> list[Path]:
     """Write one file per table, plus a manifest with the extract date and the synthetic flag."""
     out.mkdir(parents=True, exist_ok=True)
     written = []

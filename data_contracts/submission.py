@@ -11,6 +11,7 @@ import codecs
 import datetime as dt
 import itertools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,7 +207,7 @@ def _text_bytes(frame: pl.DataFrame) -> int:
     return total
 
 
-def _check_parquet_types(path: Path, schema: pl.Schema) -> None:
+def _check_parquet_types(path: Path, schema: Mapping[str, pl.DataType]) -> None:
     """A Parquet column whose type cannot hold the contract's values refuses the file (text is always allowed), and
     so does any column that cannot be read as text (a list, say: it crashed the batch when cast)."""
     for name, dtype in schema.items():
@@ -244,7 +245,12 @@ def _refuse_nul_bytes(path: Path, frame: pl.DataFrame) -> None:
             raise RefusedFile(f"{path}: a NUL byte (0x00) in column {name}, row {rows[0] + 1}; {hint}")
 
 
-_TYPE_NAMES = {pl.Int64: "whole numbers", pl.Date: "dates", pl.Boolean: "true/false", pl.Utf8: "text"}
+_TYPE_NAMES: dict[pl.DataType | type[pl.DataType], str] = {
+    pl.Int64: "whole numbers",
+    pl.Date: "dates",
+    pl.Boolean: "true/false",
+    pl.Utf8: "text",
+}
 _BLOCK = 1 << 20
 
 
@@ -310,7 +316,7 @@ def refuse_day_first_dates(table: str, text: pl.DataFrame, path: Path) -> None:
             raise RefusedFile(f"{path}: {ISO_DATE_HINT}; column {name}, row {dates[ROW][0]} has {dates[name][0]}")
 
 
-def cast_to_contract(table: str, text: pl.DataFrame, path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+def cast_to_contract(table: str, text: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Cast text columns to the contract's types; every cell that cannot be cast becomes a problem."""
     casts = {name: _cast(pl.col(name), dtype).alias(name) for name, dtype in polars_schema(table).items()}
     typed = text.select(ROW, *casts.values())
@@ -527,7 +533,7 @@ def check_frame(
     held = pl.Series("row", [], dtype=pl.Int64) if long_cells is None else long_cells["row"]
     typed_chunks, checked = [], 0
     for chunk in text.iter_slices(CHUNK_ROWS) if text.height else [text]:
-        typed, cast_problems = cast_to_contract(table, chunk, path)
+        typed, cast_problems = cast_to_contract(table, chunk)
         # A cell that could not be cast is reported once, for its type, not again as a null.
         rule_problems = check_rules(table, typed).join(
             cast_problems.select("row", "column"), on=["row", "column"], how="anti"

@@ -27,7 +27,7 @@ from tests.conftest import SAMPLE
 
 def _sample_typed(table: str) -> pl.DataFrame:
     path = SAMPLE / f"{table}.csv"
-    return cast_to_contract(table, read_text(path), path)[0].drop("_row")
+    return cast_to_contract(table, read_text(path))[0].drop("_row")
 
 
 def test_the_sample_round_trips_through_the_store_unchanged(store_url):

@@ -41,9 +41,7 @@ def test_parquet_output_reads_into_the_same_typed_rows_as_csv(tmp_path):
     synthetic.generate(tmp_path / "pq", 300, seed=5, fmt="parquet")
     for table in CONTRACTS:
         typed = [
-            cast_to_contract(
-                table, read_text(tmp_path / folder / f"{table}.{folder.replace('pq', 'parquet')}"), tmp_path
-            )[0]
+            cast_to_contract(table, read_text(tmp_path / folder / f"{table}.{folder.replace('pq', 'parquet')}"))[0]
             for folder in ("csv", "pq")
         ]
         assert typed[0].height > 0 and typed[0].equals(typed[1]), table
