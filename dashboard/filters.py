@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import polars as pl
 
@@ -28,7 +29,8 @@ class Filters:
 
     def without(self, *names: str) -> Filters:
         """The same filters with some lifted (the national benchmark lifts `centre`)."""
-        return replace(self, **{name: () if name in _MULTI else None for name in names})
+        lifted: dict[str, Any] = {name: () if name in _MULTI else None for name in names}
+        return replace(self, **lifted)
 
     def as_query(self) -> dict[str, list[str]]:
         """The query parameters that reproduce these filters, in a stable order."""

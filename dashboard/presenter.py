@@ -8,6 +8,7 @@ import polars as pl
 from dashboard import meaning, pages
 from dashboard.gate import SUPPRESSED
 from dashboard.metrics.catalogue import catalogue
+from dashboard.metrics.rates import MetricTable
 from dashboard.metrics.signals import quarter_label
 from dashboard.stats import SPC_RULES
 
@@ -81,7 +82,7 @@ def signal_link(signal: dict, query: dict[str, list[str]]) -> tuple[str, dict[st
     return PAGE_OF[signal["metric"]].path, base
 
 
-def metric_rows(table) -> pl.DataFrame:
+def metric_rows(table: MetricTable) -> pl.DataFrame:
     """A metric table as a panel reads it: the flag in words for this metric, the exact p as people quote it, and
     a note on every rate that rests on fewer than 8 patients."""
     rows = meaning.in_words(table.metric, table.rows)
@@ -119,7 +120,7 @@ def side_by_side(profile: pl.DataFrame) -> pl.DataFrame:
     """Every metric (rows) by product (columns): each cell the rate and the counts it rests on, marked when fewer
     than 8 patients."""
 
-    def cell(rate, numerator, denominator, low) -> str:
+    def cell(rate: float | None, numerator: int | None, denominator: int | None, low: bool | None) -> str:
         if rate is None:
             return "no patients" if denominator == 0 else "withheld"
         counts = f"{_count(numerator)} of {_count(denominator)}"

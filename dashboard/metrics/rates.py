@@ -84,7 +84,7 @@ class MetricTable:
         }
 
 
-def _round(value):
+def _round(value: object) -> object:
     return (
         round(value, 6)
         if isinstance(value, float) and not np.isnan(value)
@@ -125,11 +125,11 @@ def compute(
 
     # The benchmark is pooled over all centres under every filter except centre.
     national = filter_model.apply(eligible, filters.without("centre"))
-    crude_target = national["_num"].mean() if national.height else None
+    crude_target = float(national.select(pl.col("_num").mean()).item()) if national.height else None
     product_rates = national.group_by("product_code").agg(pl.col("_num").mean().alias("_product_rate"))
     scoped = filter_model.apply(eligible, filters).join(product_rates, on="product_code", how="left")
 
-    key = GROUPS.get(by)
+    key = GROUPS[by] if by is not None else None
     aggregations = [
         pl.col("_num").sum().alias("numerator"),
         pl.len().alias("denominator"),

@@ -32,7 +32,7 @@ def _disclose(suppress: bool) -> metrics.rates.Disclose:
 
 # The function is keyed by its name (the leading underscore keeps Streamlit from hashing the object itself).
 @st.cache_resource(max_entries=512, show_spinner=False)
-def _computed(url: str, version: int, name: str, _function: Callable, args: tuple, options: tuple) -> Any:
+def _computed(url: str, version: int, name: str, _function: Callable, args: tuple, options: tuple) -> Any:  # noqa: ARG001 (name: the cache key)
     return _function(dataset_of(url, version), *args, **dict(options))
 
 
@@ -45,7 +45,7 @@ def calc(function: Callable[Concatenate[Dataset, P], R], *args: P.args, **option
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _disclosed(url: str, version: int, name: str, _function: Callable, args: tuple, suppress: bool) -> Any:
+def _disclosed(url: str, version: int, name: str, _function: Callable, args: tuple, suppress: bool) -> Any:  # noqa: ARG001
     return _function(dataset_of(url, version), *args, disclose=_disclose(suppress))
 
 
@@ -123,7 +123,9 @@ def audit_entries() -> pl.DataFrame:
     return _audit_entries(store.database_url())
 
 
-def download(label: str, make, file_name: str, mime: str, key: str, what: str, **options) -> None:
+def download(
+    label: str, make: Callable[[], bytes], file_name: str, mime: str, key: str, what: str, **options: Any
+) -> None:
     """A download made at the click, for this signed-in session, and written to the audit log as it is made (who,
     role, page, filters, what). Nothing is built or stored before the click."""
     viewer, page, filters, shown = policy().viewer, st.session_state.get(keys.PAGE), current_filters(), current_view()

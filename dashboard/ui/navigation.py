@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+from streamlit.navigation.page import StreamlitPage
 
 from dashboard import pages as registry
 from dashboard.ui import keys
 from dashboard.ui.url_state import url_query
 
 
-def navigation_links(box, pages: list) -> None:
+def navigation_links(box: DeltaGenerator, pages: list[StreamlitPage]) -> None:
     """The page list (st.navigation's own is hidden so that the root can forward to /overview).
 
     Each link carries the global filters: bound widgets take their value from the URL of the page they open.
@@ -20,14 +24,14 @@ def navigation_links(box, pages: list) -> None:
     box.divider()
 
 
-def go_to(page: str, **state) -> None:
+def go_to(page: str, **state: object) -> None:
     """From a callback: set widget state (e.g. centre) and open another page (its script) on the next run."""
     for key, value in state.items():
         st.session_state[key] = value
     st.session_state[keys.GOTO] = page
 
 
-def drill_down_to_centre(chart_key: str):
+def drill_down_to_centre(chart_key: str) -> Callable[[], None]:
     """A callback for a chart whose points carry the centre code first in their customdata."""
 
     def open_centre() -> None:
@@ -45,7 +49,7 @@ def follow_drill_down() -> None:
         switch_page(page)
 
 
-def switch_page(page) -> None:
+def switch_page(page: str | StreamlitPage) -> None:
     """st.switch_page that keeps the filters: the bound widgets put their own parameters back in the URL.
 
     (Streamlit 1.67 refuses to clear bound query parameters, which a plain st.switch_page tries to do.)

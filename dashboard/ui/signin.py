@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import streamlit as st
 
 from dashboard import access, sample
@@ -12,7 +14,7 @@ from dashboard.loaders import Dataset
 from dashboard.ui import keys
 
 
-def deny(reason: str) -> None:
+def deny(reason: str) -> NoReturn:
     """The access-denied page: no data, no centre names."""
     st.title("Access denied")
     st.error(reason, icon=":material/lock:")

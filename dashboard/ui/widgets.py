@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import streamlit as st
+from streamlit.elements.lib.column_types import ColumnConfig
 
 from dashboard import gate as gate_module
 from dashboard import metrics, presenter
@@ -57,7 +58,12 @@ def adjustment_picker(metric_id: str) -> tuple[str, bool]:
     return adjust or default, overdispersion
 
 
-def table(frame: pl.DataFrame, key: str, file_name: str, caption: str | None = None, **column_config) -> None:
+ColumnSpec = str | ColumnConfig | None  # a column's label, its configuration, or None to hide it
+
+
+def table(
+    frame: pl.DataFrame, key: str, file_name: str, caption: str | None = None, **column_config: ColumnSpec
+) -> None:
     """The table behind a chart (already through the gate), with a CSV download of exactly what is shown."""
     if caption:
         st.caption(caption)
@@ -123,7 +129,7 @@ def share(value: float | None) -> str:
     return "withheld (small numbers)" if value is None else f"{value:.1%}"
 
 
-def percent(column: str) -> st.column_config.NumberColumn:
+def percent(column: str) -> ColumnConfig:
     return st.column_config.NumberColumn(column, format="percent")
 
 
