@@ -7,7 +7,9 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -16,19 +18,29 @@ from dashboard import quarantine as quarantine_module
 from dashboard import store
 from dashboard.access import ROLES
 from dashboard.dimensions import GROUPS
-from dashboard.filters import ADJUSTMENTS, AGE_BANDS
+from dashboard.filters import ADJUSTMENTS, AGE_BANDS, Link
 from data_contracts.submission import Limits
+
+if TYPE_CHECKING:
+    import polars as pl
+    import sqlalchemy as sa
+
+    from dashboard.loaders import Dataset
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = PROJECT_ROOT / "sample_data"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"cartgov: {message}", err=True)
     sys.exit(2)
 
 
-def command(fn):
+def command(fn: Callable[P, R]) -> Callable[P, R]:
     """Every command: a --database-url option, and errors reported in one line with exit code 2."""
 
     @click.option(
@@ -39,7 +51,7 @@ def command(fn):
         help="SQLAlchemy URL of the store.",
     )
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except ingest_module.UsageError as error:
@@ -65,7 +77,14 @@ def main() -> None:
 @click.option("--as-of", type=iso_date, default="2026-09-30", show_default=True, help="Extract date.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
 @command
-def generate(out: Path, episodes: int, seed: int, as_of: dt.datetime, fmt: str, database_url: str) -> None:
+def generate(
+    out: Path,
+    episodes: int,
+    seed: int,
+    as_of: dt.datetime,
+    fmt: str,
+    database_url: str,  # noqa: ARG001 - every command takes --database-url; generate writes files, not the store
+) -> None:
     """Write a synthetic submission of N infusions (all six tables), deterministic for a seed."""
     from dashboard.synthetic import generate as write
 
@@ -92,7 +111,7 @@ def _report(report: ingest_module.BatchReport, fmt: str, verb: str) -> None:
     sys.exit(report.exit_code)
 
 
-def submission_options(fn):
+def submission_options(fn: F) -> F:
     """What validate and ingest are told about a submission: its extract date and the limits of each file."""
     defaults = Limits()
     options = [
@@ -136,7 +155,9 @@ def submission_options(fn):
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @submission_options
 @command
-def validate(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str, **given: int | None) -> None:
+def validate(
+    paths: tuple[Path, ...], extract_date: dt.datetime | None, fmt: str, database_url: str, **given: int | None
+) -> None:
     """Check submission files against the contracts; write nothing. Exit 0 valid, 1 some rows invalid, 2 unreadable."""
     limits = ingest_module.limits_from_environment(**given)
     engine = store.engine_for(database_url)
@@ -144,7 +165,7 @@ def validate(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str,
     _report(report, fmt, "valid")
 
 
-def _prepare_snapshot(engine) -> None:
+def _prepare_snapshot(engine: sa.Engine) -> None:
     """Write the new version's snapshot so that the dashboard finds it ready; the ingest stands even when it fails."""
     from dashboard.loaders import SnapshotError, write_snapshot
 
@@ -162,7 +183,9 @@ def _prepare_snapshot(engine) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @submission_options
 @command
-def ingest(paths: tuple[Path, ...], extract_date, fmt: str, database_url: str, **given: int | None) -> None:
+def ingest(
+    paths: tuple[Path, ...], extract_date: dt.datetime | None, fmt: str, database_url: str, **given: int | None
+) -> None:
     """Validate and load: valid rows committed, invalid rows quarantined. Exit 0, 1 some quarantined, 2 none read."""
     limits = ingest_module.limits_from_environment(**given)
     engine = store.engine_for(database_url)
@@ -245,7 +268,7 @@ def _audit(
     )
 
 
-def _held_rows(database_url: str, include_released: bool, centre: tuple[str, ...]):
+def _held_rows(database_url: str, include_released: bool, centre: tuple[str, ...]) -> pl.DataFrame:
     return quarantine_module.held_reasons(store.engine_for(database_url), include_released, centre)
 
 
@@ -321,7 +344,7 @@ def quarantine_export(
     click.echo(f"wrote {reasons.height} reasons for {reasons['quarantine_id'].n_unique()} rows to {out}")
 
 
-def filter_options(fn):
+def filter_options(fn: F) -> F:
     """The filters of DESIGN.md section 7, under the same names as in the URL."""
     options = [
         click.option("--start", type=iso_date, help="First infusion date (inclusive)."),
@@ -341,7 +364,16 @@ def filter_options(fn):
     return fn
 
 
-def _filters(dataset, start, end, centre, product, ta, age, adjust):
+def _filters(
+    dataset: Dataset,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    centre: tuple[str, ...],
+    product: tuple[str, ...],
+    ta: tuple[str, ...],
+    age: tuple[str, ...],
+    adjust: str | None,
+) -> Link:
     from dashboard.filters import Choices, parse
 
     choices = Choices(
@@ -379,20 +411,20 @@ def _filters(dataset, start, end, centre, product, ta, age, adjust):
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
 @command
 def metrics(
-    metric_id,
-    list_catalogue,
-    by,
-    start,
-    end,
-    centre,
-    product,
-    ta,
-    age,
-    adjust,
-    as_of,
-    overdispersion,
-    fmt,
-    database_url,
+    metric_id: str | None,
+    list_catalogue: bool,
+    by: str | None,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    centre: tuple[str, ...],
+    product: tuple[str, ...],
+    ta: tuple[str, ...],
+    age: tuple[str, ...],
+    adjust: str | None,
+    as_of: dt.datetime | None,
+    overdispersion: bool,
+    fmt: str,
+    database_url: str,
 ) -> None:
     """A metric table: group, numerator, denominator, rate, Wilson 95% interval; with --by centre, funnel limits."""
     from dashboard import metrics as metric_engine
@@ -440,7 +472,20 @@ def metrics(
 @click.option("--lead-centre", "lead_centre", help="With --role centre: the lead's own centre code.")
 @AS_OPTION
 @command
-def report(out, start, end, centre, product, ta, age, adjust, role, lead_centre, as_name, database_url) -> None:
+def report(
+    out: Path,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    centre: tuple[str, ...],
+    product: tuple[str, ...],
+    ta: tuple[str, ...],
+    age: tuple[str, ...],
+    adjust: str | None,
+    role: str,
+    lead_centre: str | None,
+    as_name: str | None,
+    database_url: str,
+) -> None:
     """The governance pack for a filtered view: self-contained HTML (or PDF), small numbers suppressed."""
     import datetime as dt
 
