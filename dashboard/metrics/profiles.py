@@ -11,16 +11,8 @@ from dashboard.loaders import Dataset
 from dashboard.metrics.catalogue import proportions
 from dashboard.metrics.rates import Disclose, compute, exact
 
-TOXICITY = (
-    "crs_any",
-    "crs_severe",
-    "icans_any",
-    "icans_severe",
-    "itu_admission",
-    "cytopenia_d30_severe",
-    "cytopenia_d100_severe",
-    "nrm_d100",
-)
+# The toxicity metrics: those the catalogue adjusts for product mix by default (defined there, once).
+TOXICITY = tuple(metric.id for metric in proportions().values() if metric.adjustment == "product_mix")
 
 
 def by_product(
