@@ -51,13 +51,15 @@ found = ui.signals(filters)
 if not found:
     st.success("Nothing to look at under these filters.")
 icons = {"alarm": ":material/error:", "alert": ":material/warning:", "info": ":material/info:"}
-for row in found:
+for index, row in enumerate(found):
     page, query = row["link"]
-    st.page_link(
-        ui.page_file(page),
-        label=f"{row['severity'].upper()}: {row['text']}",
+    st.button(
+        f"{row['severity'].upper()}: {row['text']}",
+        key=f"signal_{index}",
         icon=icons[row["severity"]],
-        query_params=query,
+        type="tertiary",
+        on_click=ui.follow_link,
+        args=(page, query),
     )
 
 st.subheader("Infusions per quarter, by product")

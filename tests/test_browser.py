@@ -184,6 +184,15 @@ def test_a_centre_page_shows_complete_follow_up_as_better_not_as_an_alarm(served
     assert "follow-up" not in warning.inner_text()
 
 
+def test_a_signal_on_the_overview_lands_on_its_centre_with_its_metric(served_sample, browser):
+    page = open_page(browser, f"{served_sample.url}/overview")
+    page.get_by_text("ALARM: MID02: ICANS, grade 3 or more").click()
+    page.wait_for_function("location.pathname.endsWith('/centres')", timeout=30_000)
+    wait_idle(page)
+    page.get_by_role("heading", name="Trentside University Hospitals (MID02)").wait_for(timeout=30_000)
+    assert "centre=MID02" in page.url and page.url.count("centre=") == 1
+
+
 def test_filters_survive_page_changes(served_sample, browser):
     page = open_page(browser, f"{served_sample.url}/overview?product=tisa-cel&age=children")
     page.get_by_role("link", name="Toxicity").click()

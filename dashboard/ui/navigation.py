@@ -42,6 +42,17 @@ def drill_down_to_centre(chart_key: str) -> Callable[[], None]:
     return open_centre
 
 
+def follow_link(page_path: str, query: dict[str, list[str]]) -> None:
+    """A callback that opens a page with a link's centre and metric set in the widgets they bind to. (A page_link's
+    query cannot do it: the sidebar's bound widgets keep the state they had and overwrite the link's values.)"""
+    state: dict[str, object] = {}
+    if keys.CENTRE in query:
+        state[keys.CENTRE] = list(query[keys.CENTRE])
+    if keys.METRIC in query:
+        state[keys.METRIC] = query[keys.METRIC][0]
+    go_to(page_file(page_path), **state)
+
+
 def follow_drill_down() -> None:
     """Called first by the entrypoint: a drill-down asked for in a callback happens here."""
     page = st.session_state.pop(keys.GOTO, None)
