@@ -193,6 +193,22 @@ def test_a_signal_on_the_overview_lands_on_its_centre_with_its_metric(served_sam
     assert "centre=MID02" in page.url and page.url.count("centre=") == 1
 
 
+def test_four_page_changes_leave_each_parameter_once_in_the_address_bar(served_sample, browser):
+    page = open_page(browser, f"{served_sample.url}/overview?start=2024-01-01&end=2024-12-31&product=axi-cel")
+    for name in ("Toxicity", "ITU", "Products", "Overview"):
+        page.get_by_test_id("stSidebarUserContent").get_by_role("link", name=name, exact=True).click()
+        wait_idle(page)
+    for parameter in ("start=", "end=", "product="):
+        assert page.url.count(parameter) == 1, page.url
+
+
+def test_an_inverted_date_range_is_refused_and_not_applied(served_sample, browser):
+    page = open_page(browser, f"{served_sample.url}/toxicity?start=2025-06-30&end=2024-01-01")
+    page.get_by_text("From is after To").wait_for(timeout=30_000)
+    # Not applied: the funnel has its centres (an inverted range would leave it empty).
+    assert len(plotted(page, "funnel")) > 4
+
+
 def test_filters_survive_page_changes(served_sample, browser):
     page = open_page(browser, f"{served_sample.url}/overview?product=tisa-cel&age=children")
     page.get_by_role("link", name="Toxicity").click()

@@ -17,8 +17,8 @@ from dashboard.ui.keys import GLOBAL_KEYS
 from dashboard.ui.navigation import (
     drill_down_to_centre,
     follow_drill_down,
-    go_to,
     follow_link,
+    go_to,
     navigation_links,
     page_file,
     switch_page,

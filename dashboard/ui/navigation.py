@@ -10,17 +10,16 @@ from streamlit.navigation.page import StreamlitPage
 
 from dashboard import pages as registry
 from dashboard.ui import keys
-from dashboard.ui.url_state import url_query
 
 
 def navigation_links(box: DeltaGenerator, pages: list[StreamlitPage]) -> None:
     """The page list (st.navigation's own is hidden so that the root can forward to /overview).
 
-    Each link carries the global filters: bound widgets take their value from the URL of the page they open.
+    The links carry no query: the sidebar's bound widgets keep their state across pages and write their own
+    parameters into the new page's address (a query on the link as well wrote each of them twice, more at each click).
     """
-    query = {k: v for k, v in url_query().items() if k in keys.GLOBAL_KEYS}
     for page in pages:
-        box.page_link(page, query_params=query)
+        box.page_link(page)
     box.divider()
 
 

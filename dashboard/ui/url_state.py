@@ -70,9 +70,21 @@ def sidebar_filters(data: Dataset) -> None:
         placeholder="All ages",
         help="children 0-15, tya 16-24, adults 25 and over",
     )
+    if _inverted():
+        sidebar.warning(
+            f"From is after To ({st.session_state[keys.START]} to {st.session_state[keys.END]}): the dates are not "
+            "applied. Change either to set a period.",
+            icon=":material/event_busy:",
+        )
     notes = st.session_state[keys.URL_NOTES]
     if notes:
         sidebar.info("Not used from the link: " + "; ".join(notes), icon=":material/link_off:")
+
+
+def _inverted() -> bool:
+    """A period that ends before it starts (typed in, or from a link): refused rather than applied as empty."""
+    start, end = st.session_state.get(keys.START), st.session_state.get(keys.END)
+    return bool(start and end and start > end)
 
 
 def current_filters() -> Filters:
@@ -80,9 +92,10 @@ def current_filters() -> Filters:
     state = st.session_state
     chosen = policy()
     centres = tuple(code for code in (chosen.code_for(label) for label in state.get(keys.CENTRE) or ()) if code)
+    refused = _inverted()
     return Filters(
-        start=state.get(keys.START),
-        end=state.get(keys.END),
+        start=None if refused else state.get(keys.START),
+        end=None if refused else state.get(keys.END),
         centre=centres,
         product=tuple(state.get(keys.PRODUCT) or ()),
         ta=tuple(state.get(keys.TA) or ()),
