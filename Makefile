@@ -14,10 +14,12 @@ $(BIN)/cartgov: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-## run: install, seed the synthetic sample into the store if needed, serve on http://localhost:8501
+PORT ?= 8501
+
+## run: install, seed the synthetic sample into the store if needed, serve on http://localhost:$(PORT) (make run PORT=8611)
 run: $(BIN)/cartgov
 	$(BIN)/cartgov seed
-	$(BIN)/cartgov serve
+	$(BIN)/cartgov serve --port $(PORT)
 
 ## test: install, make sure Chromium and PostgreSQL are there, run the whole suite
 test: $(BIN)/cartgov

@@ -11,6 +11,7 @@ data = ui.dataset()
 filters = ui.current_filters()
 policy = ui.policy()
 st.title("Centres")
+ui.period_note(data, filters)
 labels = policy.labels
 names = dict(data["centres"].select("centre_code", "centre_name").iter_rows())
 

@@ -8,6 +8,7 @@ from dashboard import charts, metrics, ui
 data = ui.dataset()
 filters = ui.current_filters()
 st.title("Carer and travel exceptions")
+ui.period_note(data, filters)
 st.caption(
     "The service specification asks that patients stay within about 2 hours of the centre for at least "
     "14 days after discharge, and have a 24-hour carer for the 4 weeks after infusion."

@@ -7,6 +7,7 @@ from dashboard import charts, metrics, ui
 data = ui.dataset()
 filters = ui.current_filters()
 st.title("Critical care (ITU) escalation")
+ui.period_note(data, filters)
 adjust, overdispersion = ui.adjustment_picker("itu_admission")
 table = ui.metric("itu_admission", by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
 st.caption(f"{table.metric.definition} Click a centre to open its page.")

@@ -8,6 +8,7 @@ from dashboard import charts, metrics, ui
 data = ui.dataset()
 filters = ui.current_filters()
 st.title("NICE technology appraisals")
+ui.period_note(data, filters)
 
 st.subheader("Infusions by TA per quarter")
 by_ta = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "ta_code"))

@@ -14,9 +14,10 @@ if data.is_empty:
 
 heads = ui.headlines(filters)
 period = heads.row(0, named=True)
+whole = "" if filters.start or filters.end else " (the 12 months to the extract date unless From and To are set)"
 st.caption(
-    f"Infusions from {period['start']} to {period['end']}, against the period of the same length before "
-    f"· extract date {data.extract_date} · data version {data.data_version}"
+    f"Headline figures: infusions from {period['start']} to {period['end']}{whole}, against the period of the same "
+    f"length before · extract date {data.extract_date} · data version {data.data_version}"
 )
 columns = st.columns(len(heads))
 for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
@@ -47,6 +48,7 @@ st.caption(
     "Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
     "follow-up completeness under 90%, and infusions outside their NICE TA, for the filters in the sidebar."
 )
+ui.period_note(data, filters)
 found = ui.signals(filters)
 if not found:
     st.success("Nothing to look at under these filters.")

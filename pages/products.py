@@ -10,6 +10,7 @@ from dashboard.ui import keys
 data = ui.dataset()
 filters = ui.current_filters()
 st.title("Products")
+ui.period_note(data, filters)
 names = dict(data["products"].select("product_code", "brand").iter_rows())
 
 profile = ui.view(ui.calc(metrics.by_product, filters.without("product")))

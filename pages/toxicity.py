@@ -9,6 +9,7 @@ from dashboard.metrics.profiles import TOXICITY
 data = ui.dataset()
 filters = ui.current_filters()
 st.title("Toxicity by centre")
+ui.period_note(data, filters)
 metric_id = ui.metric_picker([m for m in TOXICITY if m != "itu_admission"], "icans_severe")
 adjust, overdispersion = ui.adjustment_picker(metric_id)
 table = ui.metric(metric_id, by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)

@@ -36,6 +36,8 @@ def test_every_page_loads_without_error_and_passes_an_accessibility_audit(served
     assert page.locator("[data-testid='stException']").count() == 0
     assert page.locator("[role='dialog']").count() == 0  # no "page not found"
     assert page.get_by_text("Synthetic data: invented centres").is_visible()
+    if path != "data-quality":  # by extract date, not by infusion period
+        assert page.get_by_text("Period: infusions from").first.is_visible()  # every page states its period
     # Every chart drawn before the picture is taken.
     page.wait_for_function(
         "document.querySelectorAll('.stPlotlyChart').length === "

@@ -8,7 +8,7 @@ from streamlit.elements.lib.column_types import ColumnConfig
 
 from dashboard import gate as gate_module
 from dashboard import metrics, presenter
-from dashboard.filters import ADJUSTMENTS
+from dashboard.filters import ADJUSTMENTS, Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics import catalogue
 from dashboard.ui import keys
@@ -122,6 +122,18 @@ def metric_table(table: metrics.MetricTable, key: str, file_name: str, caption: 
         what=f"{table.rows.height} rows",
         icon=":material/download:",
     )
+
+
+def period_note(data: Dataset, filters: Filters) -> None:
+    """Under a page's title: the infusions its figures cover (every page states its period)."""
+    dates = data["infusions"]["infusion_date"].drop_nulls().sort()
+    if dates.is_empty():
+        st.caption("Period: no infusions in the store yet.")
+        return
+    first, last = dates[0], dates[-1]
+    start, end = filters.start or first, filters.end or data.extract_date or last
+    chosen = " (all infusions; set From and To in the sidebar to narrow)" if not (filters.start or filters.end) else ""
+    st.caption(f"Period: infusions from {start} to {end}{chosen}.")
 
 
 def share(value: float | None) -> str:
