@@ -22,8 +22,16 @@ target = (
     else "no national rate"
 )
 caption = f"Target: {target}. Limits: 95% and 99.8%"
-if table.dispersion:
-    caption += f", widened for overdispersion (phi {table.dispersion.phi:.2f}, tau² {table.dispersion.tau2:.4f})"
+if table.dispersion and table.dispersion.tau2 > 0:
+    caption += (
+        f", widened for spread between centres beyond chance (dispersion ratio {table.dispersion.phi:.2f}, "
+        f"tau² {table.dispersion.tau2:.4f})"
+    )
+elif table.dispersion:
+    caption += (
+        f"; no spread between centres beyond chance (dispersion ratio {table.dispersion.phi:.2f}), so the "
+        "limits are not widened"
+    )
 st.caption(
     caption + ", drawn where the exact test changes its answer. Worse than expected in warm colours, better "
     "in cool ones; hollow points rest on fewer than 8 patients. Click a centre to open its page. Centres "

@@ -211,6 +211,17 @@ def test_an_inverted_date_range_is_refused_and_not_applied(served_sample, browse
     assert len(plotted(page, "funnel")) > 4
 
 
+@pytest.mark.parametrize("path", ["toxicity?metric=icans_severe&adjust=crude&overdispersion=true", "itu", "products"])
+def test_metric_pages_speak_in_words_not_identifiers(served_sample, browser, path):
+    page = open_page(browser, f"{served_sample.url}/{path}")
+    page.wait_for_selector(".stPlotlyChart .js-plotly-plot .plot-container", timeout=30_000)
+    shown = page.locator("[data-testid='stMain']").inner_text()
+    for identifier in ("icans_severe", "product_mix", "d30_complete", "above_95", "below_99.8", "crs_max_grade"):
+        assert identifier not in shown, identifier
+    if path.startswith("toxicity"):
+        assert "ICANS, grade 3 or more" in shown and "Adjusted for product mix" in shown
+
+
 def test_filters_survive_page_changes(served_sample, browser):
     page = open_page(browser, f"{served_sample.url}/overview?product=tisa-cel&age=children")
     page.get_by_role("link", name="Toxicity").click()
