@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard import meaning
+from dashboard.access import OWN_CENTRE
 from dashboard.metrics.catalogue import Metric, catalogue
 from dashboard.metrics.rates import LOW_NUMBERS, MetricTable
 
@@ -195,7 +196,8 @@ def funnel(table: MetricTable) -> go.Figure:
             x=part[size_column].to_list(),
             y=part[value].to_list(),
             mode="markers+text" if labelled else "markers",
-            text=part["group"].to_list() if labelled else None,
+            # The lead's own centre is named by its ring below; peers flagged are named here.
+            text=[g if g != OWN_CENTRE else "" for g in part["group"].to_list()] if labelled else None,
             textposition="top center",
             textfont={"size": 10},
             name=words,
@@ -207,6 +209,19 @@ def funnel(table: MetricTable) -> go.Figure:
                 "symbol": _symbols(part["low_numbers"]),
                 "line": {"width": 2, "color": colour},
             },
+        )
+    own = plotted.filter(pl.col("group") == OWN_CENTRE)
+    if own.height:  # a lead finds their own centre at a glance: ringed and named
+        figure.add_scatter(
+            x=own[size_column].to_list(),
+            y=own[value].to_list(),
+            mode="markers+text",
+            text=[OWN_CENTRE] * own.height,
+            textposition="bottom center",
+            textfont={"size": 12, "color": "#212B32"},
+            name=OWN_CENTRE,
+            hoverinfo="skip",
+            marker={"size": 20, "symbol": "circle-open", "color": "#212B32", "line": {"width": 2}},
         )
     unjudged = plotted.filter(pl.col("_meaning") == "")
     if unjudged.height:

@@ -261,8 +261,9 @@ class Gate:
                     .otherwise(None)
                     .alias("centre_name")
                 )
-            # Rows in the order of the real codes would pair each pseudonym with a code: order by label instead.
-            frame = frame.sort(present, maintain_order=True)
+            # Rows in the order of the real codes would pair each pseudonym with a code: order by label instead,
+            # the lead's own centre first.
+            frame = frame.sort([pl.col(present[0]) != OWN_CENTRE, *present], maintain_order=True)
         return frame
 
     def metric(self, table: MetricTable) -> MetricTable:
@@ -283,8 +284,10 @@ class Gate:
         labelled."""
         if self.policy.suppress:
             records = records.with_columns(rounded("numerator"), rounded("denominator"))
-        # Worst first, then by the centre's label: an order by code would pair each pseudonym with a code.
+        # A lead's own first, then worst first, then by the centre's label (an order by code would pair each pseudonym
+        # with a code).
         return self.relabel(records, "centre").sort(
+            pl.col("centre").ne_missing(OWN_CENTRE),
             pl.col("severity").replace_strict(SEVERITY_ORDER, return_dtype=pl.Int8),
             "kind",
             "metric",

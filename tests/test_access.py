@@ -62,11 +62,13 @@ def test_rates_and_intervals_are_computed_from_the_rounded_counts_and_other_figu
     assert gate("national", shared_export=True).frame(frame)["numerator"][0] == 10
 
 
-def test_a_leads_tables_are_in_pseudonym_order_not_code_order():
+def test_a_leads_tables_list_their_own_centre_first_then_peers_in_pseudonym_order():
     lead = gate("centre", "MID02")
     frame = pl.DataFrame({"group": sorted(CENTRES), "centre_name": sorted(CENTRES)})
     shown = lead.relabel(frame, "group")
-    assert shown["group"].to_list() == sorted(shown["group"].to_list())
+    # The lead's own centre first, then peers in pseudonym order (never in code order).
+    groups = shown["group"].to_list()
+    assert groups[0] == "Your centre" and groups[1:] == sorted(groups[1:])
     assert shown.filter(pl.col("group") != "Your centre")["centre_name"].null_count() == 22
 
 

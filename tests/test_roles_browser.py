@@ -236,3 +236,17 @@ def test_an_observers_pack_has_no_small_count_and_opens_offline(header_app, brow
     page.locator(".js-plotly-plot").first.wait_for()
     assert page.locator(".js-plotly-plot").count() == 3
     assert [url for url in requests if not url.startswith(("file:", "data:", "blob:"))] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "chart"), [("toxicity", "funnel"), ("itu", "itu_funnel"), ("products?product=axi-cel", "product_funnel")]
+)
+def test_a_lead_finds_their_own_centre_named_on_every_funnel(header_app, browser, path, chart):
+    page = visit(browser, header_app, "centre", path)
+    page.wait_for_selector(f".st-key-{chart} .js-plotly-plot .plot-container", timeout=30_000)
+    traces = page.evaluate(f"document.querySelector('.st-key-{chart} .js-plotly-plot').data")
+    ringed = [t for t in traces if t.get("name") == "Your centre"]
+    assert len(ringed) == 1 and ringed[0]["text"] == ["Your centre"]
+    # Drawn where the lead's own point is: on a point of one of the centre traces.
+    points = {(x, y) for t in traces if t.get("customdata") for x, y in zip(t["x"], t["y"], strict=True)}
+    assert (ringed[0]["x"][0], ringed[0]["y"][0]) in points
