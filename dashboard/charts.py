@@ -26,6 +26,9 @@ def _least(values: pl.Series) -> float:
     return float(min(shown)) if shown else 0.0
 
 
+UNDER = meaning.MEANINGS["worse_99.8"][1]
+
+
 def followup_completeness(table: pl.DataFrame, threshold: float) -> go.Figure:
     """Day-30 and day-100 follow-up completeness per centre with Wilson 95% intervals, against the threshold."""
     ordered = table.filter(pl.col("d30_due") > 0).sort("d30_rate", descending=True, nulls_last=True)
@@ -38,7 +41,10 @@ def followup_completeness(table: pl.DataFrame, threshold: float) -> go.Figure:
             mode="markers",
             name=f"Day {day}",
             marker={
-                "color": colour,
+                # Day 30 under the threshold in the "worse" colour: those centres' outcomes are not flagged.
+                "color": [UNDER if r is not None and r < threshold else colour for r in rate.to_list()]
+                if day == 30
+                else colour,
                 "size": 9 if day == 30 else 8,
                 "line": {"width": 2},
                 "symbol": _symbols(ordered[f"d{day}_due"] < LOW_NUMBERS) if day == 30 else "diamond-open",
@@ -354,9 +360,12 @@ def stacked_bars(
     y_title: str,
     colours: dict | None = None,
     horizontal: bool = False,
+    order: list[str] | None = None,
 ) -> go.Figure:
+    """Bars of counts by category, stacked by `colour` (in `order` when given, else alphabetically)."""
     figure = go.Figure()
-    for key in sorted(frame[colour].drop_nulls().unique().to_list()):
+    present = frame[colour].drop_nulls().unique().to_list()
+    for key in [k for k in order if k in present] if order else sorted(present):
         part = frame.filter(pl.col(colour) == key)
         xs, ys = part[x].to_list(), part[y].to_list()
         figure.add_bar(

@@ -44,3 +44,30 @@ def p_text(p: float | None) -> str:
     if p < 0.0001:
         return "p < 0.0001"
     return f"p = {p:.2g}" if p < 0.01 else f"p = {p:.2f}"
+
+
+# "How to read this" beside each chart of a metric: what the lines and colours mean, in a panel's words.
+HOW_TO_READ = {
+    "funnel": (
+        "Each point is a centre: across, how many patients it treated (or, adjusted for product mix, how many events "
+        "its patients' products would lead one to expect); up, its rate (or observed / expected). The horizontal "
+        "line is England. The funnel's lines are where chance alone becomes unlikely: a centre beyond the inner "
+        "(95%) line would be there by chance less than 1 time in 40 on that side, beyond the outer (99.8%) line "
+        "less than 1 in 1,000, judged by the exact binomial (or Poisson) probability of its count. Small centres "
+        "sit at the wide left end, where one patient moves a rate a long way.\n\n"
+        "**Adjusted for product mix** compares each centre with what England's rates for each product would give "
+        "for its own patients, so a centre using a more toxic product is not flagged for its product choice. "
+        "**Overdispersion** widens the lines when centres differ more than chance allows (real differences in "
+        "case mix or recording), so that only the clearest outliers remain flagged."
+    ),
+    "caterpillar": (
+        "Centres ranked from lowest to highest, each with its 95% interval (the range its true rate plausibly lies "
+        "in). An interval that does not cross the dashed England line is a first hint, but the funnel's flag is the "
+        "judgement: it allows for the number of comparisons and for each centre's size."
+    ),
+    "spc": (
+        "England's rate quarter by quarter around its long-run mean, with 2- and 3-sigma limits for each quarter's "
+        "size. A point beyond 3 sigma, a run of 7 on one side, a trend of 7 or 2 of 3 beyond 2 sigma is a signal "
+        "that something changed (NHS England's Making Data Count rules); orange points belong to a signal."
+    ),
+}

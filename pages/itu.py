@@ -14,6 +14,7 @@ st.caption(f"{table.metric.definition} Click a centre to open its page.")
 st.plotly_chart(
     charts.funnel(table), key="itu_funnel", on_select=ui.drill_down_to_centre("itu_funnel"), selection_mode="points"
 )
+ui.how_to_read("funnel")
 
 left, right = st.columns(2)
 with left:

@@ -57,9 +57,23 @@ if not ui.empty_notice(pipeline, "referrals"):
         "Panel",
         "Referrals",
         {"referred": "#AEB7BD", "approved": "#41B6E6", "infused": "#005EB8"},
+        order=["referred", "approved", "infused"],
     )
     figure.update_layout(barmode="group")
     st.plotly_chart(figure, key="pipeline")
+
+    def share_of(part: int | None, whole: int | None) -> str:
+        return ui.share(part / whole if part is not None and whole else None)
+
+    st.caption(
+        "Conversion: "
+        + "; ".join(
+            f"{r['group']}: {share_of(r['approved'], r['referred'])} of referrals approved, "
+            f"{share_of(r['infused'], r['approved'])} of those approved infused"
+            for r in pipeline.iter_rows(named=True)
+        )
+        + "."
+    )
 
 st.subheader("CART12: time from referral to clinical review")
 review = ui.view(ui.calc(metrics.referral_to_review, filters, by="panel"))

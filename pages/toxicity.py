@@ -40,6 +40,7 @@ st.caption(
 st.plotly_chart(
     charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"), selection_mode="points"
 )
+ui.how_to_read("funnel")
 unplotted = table.rows.filter(pl.col("denominator") == 0)["group"].to_list()
 if unplotted:
     st.caption("No patients in the denominator (listed, not plotted): " + ", ".join(unplotted))
@@ -51,11 +52,13 @@ left, right = st.columns(2)
 with left:
     st.subheader("Centres ranked")
     st.plotly_chart(charts.caterpillar(table), key="caterpillar")
+    ui.how_to_read("caterpillar")
 with right:
     st.subheader("England by quarter (SPC)")
     chart, signals = ui.disclosed(metrics.quarterly, metric_id, filters)
     if not ui.empty_notice(chart, "quarters with data"):
         st.plotly_chart(charts.spc(chart, signals, table.metric.title), key="spc")
+        ui.how_to_read("spc")
         for s in signals:
             st.markdown(
                 f":orange[:material/warning:] **{s['rule'].replace('_', ' ')}** ({s['direction']}): "

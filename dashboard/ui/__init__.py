@@ -29,6 +29,7 @@ from dashboard.ui.url_state import choices, current_filters, current_view, share
 from dashboard.ui.widgets import (
     adjustment_picker,
     empty_notice,
+    how_to_read,
     metric_picker,
     metric_table,
     percent,
@@ -54,6 +55,7 @@ __all__ = [
     "download",
     "drill_down_to_centre",
     "empty_notice",
+    "how_to_read",
     "follow_drill_down",
     "freshness_notice",
     "gate",

@@ -7,7 +7,7 @@ import streamlit as st
 from streamlit.elements.lib.column_types import ColumnConfig
 
 from dashboard import gate as gate_module
-from dashboard import metrics, presenter
+from dashboard import meaning, metrics, presenter
 from dashboard.filters import ADJUSTMENT_WORDS, ADJUSTMENTS, Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics import catalogue
@@ -143,6 +143,12 @@ def period_note(data: Dataset, filters: Filters) -> None:
     start, end = filters.start or first, filters.end or data.extract_date or last
     chosen = " (all infusions; set From and To in the sidebar to narrow)" if not (filters.start or filters.end) else ""
     st.caption(f"Period: infusions from {start} to {end}{chosen}.")
+
+
+def how_to_read(chart: str) -> None:
+    """A short explanation beside a chart, closed until asked for."""
+    with st.expander("How to read this chart", icon=":material/help:"):
+        st.markdown(meaning.HOW_TO_READ[chart])
 
 
 def share(value: float | None) -> str:
