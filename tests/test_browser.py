@@ -222,6 +222,28 @@ def test_metric_pages_speak_in_words_not_identifiers(served_sample, browser, pat
         assert "ICANS, grade 3 or more" in shown and "Adjusted for product mix" in shown
 
 
+def contrast_on_white(rgb: str) -> float:
+    """WCAG 2.2 contrast ratio of an `rgb(r, g, b)` colour against white, from relative luminance."""
+    channels = [int(v) / 255 for v in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+
+
+@pytest.mark.parametrize("path", ["toxicity", "data-quality"])
+def test_chart_text_is_readable_against_the_page(served_sample, browser, path):
+    page = open_page(browser, f"{served_sample.url}/{path}", height=2400)
+    page.wait_for_selector(".stPlotlyChart .js-plotly-plot .plot-container", timeout=30_000)
+    texts = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+            '.js-plotly-plot .xtick text, .js-plotly-plot .ytick text, .js-plotly-plot .g-xtitle text, '
+            + '.js-plotly-plot .g-ytitle text, .js-plotly-plot .legendtext, .js-plotly-plot .annotation-text'))
+            .filter(t => t.textContent.trim()).map(t => [t.textContent, getComputedStyle(t).fill])"""
+    )
+    assert len(texts) > 20
+    weak = [(text, fill) for text, fill in texts if contrast_on_white(fill) < 4.5]
+    assert weak == []
+
+
 def test_filters_survive_page_changes(served_sample, browser):
     page = open_page(browser, f"{served_sample.url}/overview?product=tisa-cel&age=children")
     page.get_by_role("link", name="Toxicity").click()
