@@ -14,6 +14,26 @@ from dashboard.stats import SPC_RULES
 
 FEW_EVENTS = 3  # a signal on fewer events says so
 
+# A column as a reader names it (the pack's tables; pages label theirs where they draw them).
+COLUMN_LABELS = {
+    "group": "Centre",
+    "title": "Measure",
+    "numerator": "Events",
+    "denominator": "Patients",
+    "rate": "Rate",
+    "ci_low": "95% CI low",
+    "ci_high": "95% CI high",
+    "expected": "Expected",
+    "ratio": "Observed / expected",
+    "p_value": "Exact p (one-sided)",
+    "flag": "Against the target",
+    "low_numbers": "Note",
+    "ta_code": "NICE TA",
+    "indication": "Indication",
+    "infusions": "Infusions",
+    "reason": "Reason",
+}
+
 # The page that explains a signal on a metric; funnel and completeness signals open the centre's own page.
 PAGE_OF = {
     "itu_admission": pages.ITU,

@@ -31,19 +31,48 @@ h1 { color: #005EB8; } h2 { border-bottom: 2px solid #005EB8; padding-bottom: .2
 """
 
 
+def _cell(column: str, value: object, percent: tuple[str, ...]) -> str:
+    """A value as the screen shows it: rates to one decimal of a percent, ratios to 2 places, counts as integers."""
+    if isinstance(value, float):
+        if column in percent:
+            return f"{value:.1%}"
+        if column == "ratio":
+            return f"{value:.2f}"
+        if column == "expected":
+            return f"{value:.1f}"
+        return f"{value:,.0f}" if value.is_integer() else f"{value:.3g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return "" if value is None else str(value)
+
+
 def _table(frame: pl.DataFrame, gate: Gate, percent: tuple[str, ...] = ()) -> str:
     frame = gate.as_text(frame)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
+    head = "".join(f"<th>{html.escape(presenter.COLUMN_LABELS.get(c, c))}</th>" for c in frame.columns)
     rows = []
     for row in frame.iter_rows(named=True):
         cells = []
         for column, value in row.items():
-            if column in percent and isinstance(value, float):
-                value = f"{value:.1%}"
-            elif isinstance(value, float):
-                value = f"{value:.3f}"
-            cells.append(f"<td>{html.escape('' if value is None else str(value))}</td>")
+            cells.append(f"<td>{html.escape(_cell(column, value, percent))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _headlines(heads: pl.DataFrame) -> str:
+    """The overview's headline figures in words: each measure, its value, interval and the period before."""
+    rows = []
+    for row in heads.iter_rows(named=True):
+        counted = row["id"] in ("infusions", "centres")
+
+        def shown(value: float | None, counted: bool = counted) -> str:
+            if value is None:
+                return "withheld (small numbers)"
+            return f"{value:,.0f}" if counted else f"{value:.1%}"
+
+        interval = "" if counted or row["ci_low"] is None else f"{row['ci_low']:.1%} to {row['ci_high']:.1%}"
+        cells = (row["title"], shown(row["value"]), interval, shown(row["previous"]))
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{c}</th>" for c in ("Measure", "This period", "95% CI", "The period before"))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -75,15 +104,12 @@ def build(
     )
 
     heads = shared.headlines(metrics.headlines(data, filters))
-    parts += [
-        "<h2>Overview</h2>",
-        _table(heads.select("title", "value", "numerator", "denominator", "ci_low", "ci_high", "previous"), shared),
-    ]
+    parts += ["<h2>Overview</h2>", _headlines(heads)]
     found = shared.signals(metrics.signals(data, filters, disclose=shared.disclose, adjust=adjust))
     parts.append(
         "<h2>Signals</h2><ul>"
         + "".join(
-            f"<li><b>{html.escape(s['severity'])}</b>: {html.escape(presenter.signal_text(s))}</li>"
+            f"<li><b>{html.escape(s['severity'].upper())}</b>: {html.escape(presenter.signal_text(s))}</li>"
             for s in found.iter_rows(named=True)
         )
         + "</ul>"

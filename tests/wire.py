@@ -67,13 +67,25 @@ def decode(frames: list[bytes]) -> Sent:
     return sent
 
 
+# The pack labels its columns for a reader; the attack knows them by the fields they hold (written out here).
+READER_LABELS = {
+    "Events": "numerator",
+    "Patients": "denominator",
+    "Infusions": "infusions",
+    "95% CI low": "ci_low",
+    "95% CI high": "ci_high",
+    "Observed / expected": "ratio",
+    "Expected": "expected",
+}
+
+
 def decode_pack(html: str) -> Sent:
     """A governance pack: its Plotly figures (as embedded for offline use), its table cells and its text."""
     sent = Sent()
     for match in re.finditer(r"Plotly\.newPlot\(\s*\"[^\"]+\",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{", html, re.S):
         sent.figures.append({"data": json.loads(match.group(1)), "layout": json.loads(match.group(2))})
     for table in re.findall(r"<table>.*?</table>", html, re.S):
-        head = re.findall(r"<th>(.*?)</th>", table)
+        head = [READER_LABELS.get(name, name) for name in re.findall(r"<th>(.*?)</th>", table)]
         rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table)[1:]]
         columns = {name: [row[i] for row in rows] for i, name in enumerate(head)}
         sent.tables.append(pa.table({name: pa.array(cells, pa.string()) for name, cells in columns.items()}))
