@@ -12,7 +12,6 @@ import polars as pl
 # Age band at infusion: children 0-15, teenagers and young adults 16-24, adults 25 and over.
 AGE_BANDS = {"children": (0, 15), "tya": (16, 24), "adults": (25, 200)}
 ADJUSTMENTS = ("product_mix", "crude")  # in the order the page's picker offers them
-ADJUSTMENT_WORDS = {"product_mix": "Adjusted for product mix", "crude": "Crude rate"}  # as the picker says them
 MAX_VALUES = 50  # a URL may not ask for more values of one filter than this
 MAX_LENGTH = 64  # nor for a value longer than this
 

@@ -8,7 +8,7 @@ from streamlit.elements.lib.column_types import ColumnConfig
 
 from dashboard import gate as gate_module
 from dashboard import meaning, metrics, presenter
-from dashboard.filters import ADJUSTMENT_WORDS, ADJUSTMENTS, Filters
+from dashboard.filters import ADJUSTMENTS, Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics import catalogue
 from dashboard.ui import keys
@@ -29,15 +29,8 @@ def metric_picker(options: list[str], default: str, label: str = "Metric") -> st
     """A metric, bound to ?metric=; shows its title and definition beneath."""
     if st.session_state.get(keys.METRIC) not in options:
         st.session_state.pop(keys.METRIC, None)
-    titles = {metric_id: catalogue()[metric_id].title for metric_id in options}
-    chosen = st.selectbox(
-        label,
-        options,
-        index=options.index(default),
-        key=keys.METRIC,
-        bind="query-params",
-        format_func=titles.__getitem__,  # the URL keeps the id; people read the title
-    )
+    # No format_func: Streamlit 1.67 binds a widget's *formatted* option to the URL, which would break ?metric=id.
+    chosen = st.selectbox(label, options, index=options.index(default), key=keys.METRIC, bind="query-params")
     metric = catalogue()[chosen]
     st.caption(f"**{metric.title}.** {metric.definition}")
     return chosen
@@ -53,10 +46,8 @@ def adjustment_picker(metric_id: str) -> tuple[str, bool]:
         default=default,
         key=keys.ADJUST,
         bind="query-params",
-        format_func=ADJUSTMENT_WORDS.__getitem__,
-        help="Adjusted for product mix: each centre's observed events against those expected from its patients' "
-        "products at England's rate for each product (1 = as expected). Crude rate: the centre's rate against "
-        "England's.",
+        help="product_mix: each centre's observed events against those expected from its patients' products at "
+        "England's rate for each product (1 = as expected). crude: the centre's rate against England's.",
     )
     overdispersion = right.toggle(
         "Overdispersion",
