@@ -73,6 +73,8 @@ RATES = (
     Rate("d30_received", "d30_due", "d30_rate", "d30_ci_low", "d30_ci_high"),
     Rate("d100_received", "d100_due", "d100_rate", "d100_ci_low", "d100_ci_high"),
     Rate("unresolved_d100", "d100_known", "share_unresolved_d100"),
+    Rate("approved", "referred", "approved_share"),
+    Rate("infused", "approved", "infused_share"),
     Rate("england_numerator", "england_denominator", "england_rate"),
 )
 # Means and medians over the people counted in the key column: withheld where that count is.

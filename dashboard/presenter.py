@@ -108,10 +108,7 @@ def metric_rows(table: MetricTable) -> pl.DataFrame:
     rows = meaning.in_words(table.metric, table.rows)
     return rows.with_columns(
         pl.col("p_value").map_elements(_p_cell, return_dtype=pl.Utf8, skip_nulls=False),
-        pl.when(pl.col("low_numbers").fill_null(True))
-        .then(pl.lit(meaning.LOW_NUMBERS_NOTE))
-        .otherwise(pl.lit(""))
-        .alias("low_numbers"),
+        _low_numbers_note(),
     )
 
 
@@ -122,14 +119,21 @@ def profile_rows(profile: pl.DataFrame) -> pl.DataFrame:
     words = [meaning.words(metrics[m], f) for m, f in zip(profile["metric"], profile["flag"], strict=True)]
     shown = profile.with_columns(
         pl.Series("flag", words, pl.Utf8),
-        pl.when(pl.col("low_numbers").fill_null(True))
-        .then(pl.lit(meaning.LOW_NUMBERS_NOTE))
-        .otherwise(pl.lit(""))
-        .alias("low_numbers"),
+        _low_numbers_note(),
     )
     if "p_value" in shown.columns:
         shown = shown.with_columns(pl.col("p_value").map_elements(_p_cell, return_dtype=pl.Utf8))
     return shown.drop("metric", "direction", "concern", "adjust", strict=False)
+
+
+def _low_numbers_note() -> pl.Expr:
+    """The low-numbers flag as the note a reader sees (withheld counts count as low)."""
+    return (
+        pl.when(pl.col("low_numbers").fill_null(True))
+        .then(pl.lit(meaning.LOW_NUMBERS_NOTE))
+        .otherwise(pl.lit(""))
+        .alias("low_numbers")
+    )
 
 
 def _p_cell(p: float | None) -> str:

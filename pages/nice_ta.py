@@ -61,15 +61,11 @@ if not ui.empty_notice(pipeline, "referrals"):
     )
     figure.update_layout(barmode="group")
     st.plotly_chart(figure, key="pipeline")
-
-    def share_of(part: int | None, whole: int | None) -> str:
-        return ui.share(part / whole if part is not None and whole else None)
-
     st.caption(
         "Conversion: "
         + "; ".join(
-            f"{r['group']}: {share_of(r['approved'], r['referred'])} of referrals approved, "
-            f"{share_of(r['infused'], r['approved'])} of those approved infused"
+            f"{r['group']}: {ui.share(r['approved_share'])} of referrals approved, "
+            f"{ui.share(r['infused_share'])} of those approved infused"
             for r in pipeline.iter_rows(named=True)
         )
         + "."

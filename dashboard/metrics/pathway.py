@@ -53,7 +53,8 @@ def referral_to_review(dataset: Dataset, filters: Filters | None = None, by: str
 
 
 def referral_pipeline(dataset: Dataset, filters: Filters | None = None, by: str = "panel") -> pl.DataFrame:
-    """Referred, approved and infused per group (an infusion counts against its referral)."""
+    """Referred, approved and infused per group (an infusion counts against its referral), with the shares approved
+    of referred and infused of approved."""
     frame = referrals(dataset, filters)
     infused = dataset["infusions"]["referral_id"].drop_nulls().unique().implode()
     return (
@@ -62,6 +63,10 @@ def referral_pipeline(dataset: Dataset, filters: Filters | None = None, by: str 
             pl.len().alias("referred"),
             (pl.col("decision") == "approved").sum().alias("approved"),
             pl.col("referral_id").is_in(infused).sum().alias("infused"),
+        )
+        .with_columns(
+            pl.when(pl.col("referred") > 0).then(pl.col("approved") / pl.col("referred")).alias("approved_share"),
+            pl.when(pl.col("approved") > 0).then(pl.col("infused") / pl.col("approved")).alias("infused_share"),
         )
         .sort("group")
     )

@@ -126,11 +126,11 @@ def metric_table(table: metrics.MetricTable, key: str, file_name: str, caption: 
 
 def period_note(data: Dataset, filters: Filters) -> None:
     """Under a page's title: the infusions its figures cover (every page states its period)."""
-    dates = data["infusions"]["infusion_date"].drop_nulls().sort()
-    if dates.is_empty():
+    dates = pl.col("infusion_date")
+    first, last = data["infusions"].select(dates.min().alias("first"), dates.max().alias("last")).row(0)
+    if first is None:
         st.caption("Period: no infusions in the store yet.")
         return
-    first, last = dates[0], dates[-1]
     start, end = filters.start or first, filters.end or data.extract_date or last
     chosen = " (all infusions; set From and To in the sidebar to narrow)" if not (filters.start or filters.end) else ""
     st.caption(f"Period: infusions from {start} to {end}{chosen}.")
