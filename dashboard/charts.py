@@ -358,7 +358,7 @@ def spc(chart: pl.DataFrame, signals: list[dict], title: str) -> go.Figure:
         hovertemplate="%{x|%Y Q%q}: %{y:.1%} (%{customdata[0]} of %{customdata[1]})%{customdata[2]}<extra></extra>",
     )
     _hollow_legend(figure, chart["denominator"] < LOW_NUMBERS)
-    figure.update_layout(yaxis_tickformat=".0%", yaxis_title="Rate", height=360, **LAYOUT)
+    figure.update_layout(yaxis_tickformat=".0%", yaxis_title="Rate", xaxis_tickformat="%Y Q%q", height=360, **LAYOUT)
     return _readable(figure)
 
 
@@ -398,6 +398,8 @@ def stacked_bars(
         height=height,
         **LAYOUT,
     )
+    if not horizontal and frame[x].dtype == pl.Utf8:
+        figure.update_xaxes(type="category", categoryorder="category ascending")  # "2025 Q3" sorts as time does
     if horizontal:
         # In the table's order, first at the top (Plotly would otherwise order by first appearance across traces).
         figure.update_yaxes(
@@ -555,6 +557,8 @@ def lines(frame: pl.DataFrame, x: str, y: str, colour: str, x_title: str, y_titl
             line={"color": PALETTE[index % len(PALETTE)]},
         )
     figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=340, **LAYOUT)
+    if frame[x].dtype == pl.Utf8:
+        figure.update_xaxes(type="category", categoryorder="category ascending")  # "2025 Q3" sorts as time does
     return _readable(figure)
 
 

@@ -347,8 +347,10 @@ def quarantine_export(
 def filter_options(fn: F) -> F:
     """The filters of DESIGN.md section 7, under the same names as in the URL."""
     options = [
-        click.option("--start", type=iso_date, help="First infusion date (inclusive)."),
-        click.option("--end", type=iso_date, help="Last infusion date (inclusive)."),
+        click.option(
+            "--start", type=iso_date, help="First infusion date (inclusive; default: three years before --end)."
+        ),
+        click.option("--end", type=iso_date, help="Last infusion date (inclusive; default: the extract date)."),
         click.option("--centre", multiple=True, help="Centre code (repeatable)."),
         click.option("--product", multiple=True, help="Product code (repeatable)."),
         click.option("--ta", multiple=True, help="NICE TA code (repeatable)."),
@@ -381,6 +383,7 @@ def _filters(
         frozenset(dataset["products"]["product_code"]),
         frozenset(dataset["nice_ta"]["ta_code"]),
         frozenset(),
+        dataset.extract_date,
     )
     query = {
         "start": start and start.date().isoformat(),

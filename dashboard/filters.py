@@ -14,6 +14,10 @@ AGE_BANDS = {"children": (0, 15), "tya": (16, 24), "adults": (25, 200)}
 ADJUSTMENTS = ("product_mix", "crude")  # in the order the page's picker offers them
 MAX_VALUES = 50  # a URL may not ask for more values of one filter than this
 MAX_LENGTH = 64  # nor for a value longer than this
+# The default period: the three years to the extract date. At CAR-T volumes (a median centre treats about 25 patients
+# a year) a 12-month funnel cannot tell a doubled toxicity rate from chance; national audits judge outliers on
+# three-year windows for the same reason (README, "One period").
+DEFAULT_YEARS = 3
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,17 @@ class Filters:
         """The same filters with some lifted (the national benchmark lifts `centre`)."""
         lifted: dict[str, Any] = {name: () if name in _MULTI else None for name in names}
         return replace(self, **lifted)
+
+    def dated(self, extract_date: dt.date | None) -> Filters:
+        """These filters over a stated period: a missing end is the extract date, a missing start the default period
+        before the end; a period that ends before it starts is refused for the default one."""
+        if extract_date is None:
+            return self
+        end = self.end or extract_date
+        start = self.start or default_start(end)
+        if start > end:
+            start, end = default_start(extract_date), extract_date
+        return replace(self, start=start, end=end)
 
     def as_query(self) -> dict[str, list[str]]:
         """The query parameters that reproduce these filters, in a stable order."""
@@ -52,6 +67,15 @@ class Filters:
 
 
 _MULTI = {"centre", "product", "ta", "age"}
+
+
+def default_start(end: dt.date) -> dt.date:
+    """The first day of the default period ending on `end` (2026-09-30 -> 2023-10-01)."""
+    day = end + dt.timedelta(days=1)
+    try:
+        return day.replace(year=day.year - DEFAULT_YEARS)
+    except ValueError:  # the period starts on 29 February: three years before, that year has none
+        return dt.date(day.year - DEFAULT_YEARS, 3, 1)
 
 
 @dataclass(frozen=True)
@@ -90,6 +114,7 @@ class Choices:
     products: frozenset[str]
     tas: frozenset[str]
     metrics: frozenset[str]
+    extract_date: dt.date | None = None  # the default period ends here
 
 
 def parse(query: Mapping[str, str | Iterable[str]], choices: Choices) -> Link:
@@ -143,7 +168,7 @@ def parse(query: Mapping[str, str | Iterable[str]], choices: Choices) -> Link:
         product=pick("product", choices.products),
         ta=pick("ta", choices.tas),
         age=pick("age", AGE_BANDS),
-    )
+    ).dated(choices.extract_date)
     view = View(metric=single("metric", choices.metrics), adjust=single("adjust", ADJUSTMENTS))
     return Link(filters, view, tuple(notes))
 

@@ -9,30 +9,10 @@ from dashboard import meaning, pages
 from dashboard.gate import SUPPRESSED
 from dashboard.metrics.catalogue import catalogue
 from dashboard.metrics.rates import MetricTable
-from dashboard.metrics.signals import quarter_label
 from dashboard.stats import SPC_RULES
+from dashboard.wording import quarter
 
 FEW_EVENTS = 3  # a signal on fewer events says so
-
-# A column as a reader names it (the pack's tables; pages label theirs where they draw them).
-COLUMN_LABELS = {
-    "group": "Centre",
-    "title": "Measure",
-    "numerator": "Events",
-    "denominator": "Patients",
-    "rate": "Rate",
-    "ci_low": "95% CI low",
-    "ci_high": "95% CI high",
-    "expected": "Expected",
-    "ratio": "Observed / expected",
-    "p_value": "Exact p (one-sided)",
-    "flag": "Against the target",
-    "low_numbers": "Note",
-    "ta_code": "NICE TA",
-    "indication": "Indication",
-    "infusions": "Infusions",
-    "reason": "Reason",
-}
 
 # The page that explains a signal on a metric; funnel and completeness signals open the centre's own page.
 PAGE_OF = {
@@ -77,8 +57,8 @@ def signal_text(signal: dict) -> str:
         )
     if kind == "spc":
         return (
-            f"{title}: {SPC_RULES[signal['rule']]} ({signal['side']}), {quarter_label(signal['period_start'])} "
-            f"to {quarter_label(signal['period_end'])}"
+            f"{title}: {SPC_RULES[signal['rule']]} ({signal['side']}), {quarter(signal['period_start'])} "
+            f"to {quarter(signal['period_end'])}"
         )
     if kind == "completeness":
         rate = "withheld" if signal["rate"] is None else f"{signal['rate']:.0%}"
@@ -87,6 +67,31 @@ def signal_text(signal: dict) -> str:
             f"{_count(signal['numerator'])} of {_count(signal['denominator'])})"
         )
     return f"{_count(signal['numerator'])} infusions outside their TA: {signal['reason']}"
+
+
+def _signal_key(signal: dict) -> tuple:
+    """What makes a signal the same one in another period: a centre's on a metric, or England's on a rule."""
+    per_centre = signal["kind"] in ("funnel", "completeness")
+    return (signal["kind"], signal["metric"], signal["centre"] if per_centre else signal["rule"])
+
+
+def since(current: pl.DataFrame, previous: pl.DataFrame) -> dict[str, list[str]]:
+    """The signals of this period against the period before, in words: new, still raised (with the level it had),
+    and no longer raised."""
+    before = {_signal_key(s): s for s in previous.iter_rows(named=True)}
+    now = {_signal_key(s): s for s in current.iter_rows(named=True)}
+    changes: dict[str, list[str]] = {"New": [], "Still raised": [], "No longer raised": []}
+    for key, signal in now.items():
+        line = f"{signal['severity'].upper()}: {signal_text(signal)}"
+        if key not in before:
+            changes["New"].append(line)
+        else:
+            was = before[key]["severity"]
+            changes["Still raised"].append(line + ("" if was == signal["severity"] else f" (was {was.upper()})"))
+    changes["No longer raised"] = [
+        f"{s['severity'].upper()}: {signal_text(s)}" for key, s in before.items() if key not in now
+    ]
+    return changes
 
 
 def signal_link(signal: dict, query: dict[str, list[str]]) -> tuple[str, dict[str, list[str]]]:

@@ -14,10 +14,11 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from dashboard import charts, metrics, presenter, stats
+from dashboard import charts, metrics, presenter, stats, wording
 from dashboard.filters import Filters, View
 from dashboard.gate import Gate
 from dashboard.loaders import Dataset
+from dashboard.metrics.headline import periods
 
 MARKING = "OFFICIAL-SENSITIVE"
 STYLE = """
@@ -46,9 +47,9 @@ def _cell(column: str, value: object, percent: tuple[str, ...]) -> str:
     return "" if value is None else str(value)
 
 
-def _table(frame: pl.DataFrame, gate: Gate, percent: tuple[str, ...] = ()) -> str:
-    frame = gate.as_text(frame)
-    head = "".join(f"<th>{html.escape(presenter.COLUMN_LABELS.get(c, c))}</th>" for c in frame.columns)
+def _table(frame: pl.DataFrame, gate: Gate, percent: tuple[str, ...] = (), nice_ta: pl.DataFrame | None = None) -> str:
+    frame = gate.as_text(wording.readable(frame, nice_ta))
+    head = "".join(f"<th>{html.escape(wording.COLUMN_LABELS.get(c, c))}</th>" for c in frame.columns)
     rows = []
     for row in frame.iter_rows(named=True):
         cells = []
@@ -86,7 +87,9 @@ def build(
     viewer = shared.policy.viewer
     role = viewer.role + (f" ({shared.labels[viewer.centre]}: {viewer.centre})" if viewer.centre else "")
     parts = [f"<div class='marking'>{MARKING}</div>", "<h1>CAR-T governance pack</h1>"]
+    filters, before = periods(filters, data.extract_date or dt.date.today())  # every figure over a stated period
     meta = {
+        "Period": f"infusions from {filters.start} to {filters.end}; compared with {before.start} to {before.end}",
         "Filters": shared.describe(filters, View(adjust=adjust)),
         "Role": role,
         "Extract date": str(data.extract_date),
@@ -114,6 +117,11 @@ def build(
         )
         + "</ul>"
     )
+    earlier = shared.signals(metrics.signals(data, before, disclose=shared.disclose, adjust=adjust))
+    parts.append(f"<h2>Since the previous period ({before.start} to {before.end})</h2>")
+    for heading, lines in presenter.since(found, earlier).items():
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in lines) or "<li>None</li>"
+        parts.append(f"<h3>{heading}</h3><ul>{items}</ul>")
 
     section = "Toxicity and ITU funnels (product-mix adjusted: observed / expected)"
     parts.append(f"<h2>{section}</h2>")
@@ -145,7 +153,7 @@ def build(
     parts += [
         "<h2>NICE TAs</h2>",
         "<h3>Infusions by TA</h3>",
-        _table(by_ta, shared),
+        _table(by_ta, shared, nice_ta=data["nice_ta"]),
         "<h3>Outside their TA, by reason</h3>",
         _table(reasons.select("reason", "infusions"), shared),
     ]
@@ -178,13 +186,19 @@ def write(html_text: str, out: Path) -> Path:
         return out
     if out.suffix.lower() != ".pdf":
         raise ValueError(f"{out}: the pack is written as .html or .pdf")
+    out.write_bytes(pdf(html_text))
+    return out
+
+
+def pdf(html_text: str) -> bytes:
+    """The pack printed to PDF by headless Chromium (RuntimeError when there is none)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
         raise RuntimeError(
             "no Chromium found to print the PDF: install Debian's chromium, or write .html and print it from a browser"
         )
     with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "pack.html"
+        source, out = Path(folder) / "pack.html", Path(folder) / "pack.pdf"
         source.write_text(html_text, encoding="utf-8")
         subprocess.run(
             [
@@ -201,4 +215,4 @@ def write(html_text: str, out: Path) -> Path:
             capture_output=True,
             timeout=180,
         )
-    return out
+        return out.read_bytes()

@@ -78,10 +78,11 @@ with left:
     mix = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "product_code"))
     if not ui.empty_notice(mix, "infusions"):
         st.plotly_chart(
-            charts.stacked_bars(mix, "quarter", "infusions", "product_code", "Quarter", "Infusions"),
+            charts.stacked_bars(ui.words(mix), "quarter", "infusions", "product_code", "Quarter", "Infusions"),
             key="centre_products",
         )
 with right:
     st.subheader("NICE TA mix")
     tas = ui.view(ui.calc(metrics.infusions_by, filters, "ta_code"))
-    st.dataframe(ui.gate().as_text(tas), hide_index=True, key="centre_tas")
+    if not ui.empty_notice(tas, "infusions"):
+        ui.table(tas, "centre_tas", f"{label.replace(' ', '_')}_tas.csv")

@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, metrics, ui
+from dashboard import charts, metrics, ui, wording
 
 data = ui.dataset()
 filters = ui.current_filters()
@@ -14,21 +14,7 @@ st.caption(
     "14 days after discharge, and have a 24-hour carer for the 4 weeks after infusion."
 )
 
-REASON_COLOURS = dict(
-    zip(
-        [
-            "accommodation_declined",
-            "clinical_decision",
-            "patient_choice",
-            "other",
-            "extended_inpatient_stay",
-            "alternative_carer_arranged",
-            "patient_declined",
-        ],
-        charts.PALETTE,
-        strict=False,
-    )
-)
+REASON_COLOURS = dict(zip(wording.REASONS.values(), charts.PALETTE, strict=False))  # one colour per reason
 for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "carer")):
     table = ui.metric(metric_id, by="centre", filters=filters)
     st.subheader(table.metric.title)
@@ -44,7 +30,14 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
         if not ui.empty_notice(reasons, f"{kind} exceptions"):
             st.plotly_chart(
                 charts.stacked_bars(
-                    reasons, "group", "exceptions", "reason", "Centre", "Exceptions", REASON_COLOURS, horizontal=True
+                    ui.words(reasons),
+                    "group",
+                    "exceptions",
+                    "reason",
+                    "Centre",
+                    "Exceptions",
+                    REASON_COLOURS,
+                    horizontal=True,
                 ),
                 key=f"{kind}_reasons",
             )
@@ -76,7 +69,7 @@ trend = pl.concat(
     ]
 )
 if not ui.empty_notice(trend, "quarters"):
-    figure = charts.lines(trend, "quarter", "rate", "exception", "Quarter of infusion", "Exception rate")
+    figure = charts.lines(ui.words(trend), "quarter", "rate", "exception", "Quarter of infusion", "Exception rate")
     figure.update_layout(yaxis_tickformat=".0%")
     st.plotly_chart(figure, key="exception_trend")
 

@@ -13,9 +13,10 @@ ui.period_note(data, filters)
 st.subheader("Infusions by TA per quarter")
 by_ta = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "ta_code"))
 if not ui.empty_notice(by_ta, "infusions"):
-    ta_colours = dict(zip(sorted(by_ta["ta_code"].unique()), charts.PALETTE, strict=False))
     st.plotly_chart(
-        charts.stacked_bars(by_ta, "quarter", "infusions", "ta_code", "Quarter", "Infusions", ta_colours),
+        charts.stacked_bars(
+            ui.words(by_ta), "quarter", "infusions", "ta_code", "Quarter", "Infusions", ui.ta_colours()
+        ),
         key="ta_by_quarter",
     )
 
@@ -23,7 +24,7 @@ st.subheader("Centre by TA")
 matrix = ui.view(ui.calc(metrics.infusions_by, filters, "centre_code", "ta_code"), ("centre_code",))
 if not ui.empty_notice(matrix, "infusions"):
     st.plotly_chart(
-        charts.heatmap(matrix, "ta_code", "centre_code", "infusions", "NICE TA", "Centre"), key="centre_by_ta"
+        charts.heatmap(ui.words(matrix), "ta_code", "centre_code", "infusions", "NICE TA", "Centre"), key="centre_by_ta"
     )
 
 st.subheader("Infusions outside their TA")
@@ -37,7 +38,8 @@ st.caption(
 )
 reasons = ui.view(ui.calc(metrics.ta_outside_by_reason, filters))
 left, right = st.columns([1, 2])
-left.dataframe(ui.gate().as_text(reasons.select("reason", "infusions")), hide_index=True, key="ta_reasons")
+with left:
+    ui.table(reasons.select("reason", "infusions"), "ta_reasons", "outside_ta_by_reason.csv")
 with right:
     episodes = ui.patient_rows(ui.calc(metrics.ta_outside, filters).drop("reason_id"), "outside-TA infusions")
     if episodes is not None:
@@ -94,5 +96,5 @@ if trend.height:
     long = trend.unpivot(
         index="quarter", on=["median_days", "p90_days"], variable_name="measure", value_name="days"
     ).with_columns(pl.col("measure").replace({"median_days": "median", "p90_days": "90th centile"}))
-    figure = charts.lines(long, "quarter", "days", "measure", "Quarter of referral", "Days to review")
+    figure = charts.lines(ui.words(long), "quarter", "days", "measure", "Quarter of referral", "Days to review")
     st.plotly_chart(figure, key="cart12_trend")

@@ -1,6 +1,5 @@
 """Overview: headline figures against the previous period, the signals a panel should look at, volumes."""
 
-import polars as pl
 import streamlit as st
 
 from dashboard import charts, metrics, ui
@@ -14,10 +13,10 @@ if data.is_empty:
 
 heads = ui.headlines(filters)
 period = heads.row(0, named=True)
-whole = "" if filters.start or filters.end else " (the 12 months to the extract date unless From and To are set)"
+ui.period_note(data, filters)
 st.caption(
-    f"Headline figures: infusions from {period['start']} to {period['end']}{whole}, against the period of the same "
-    f"length before · extract date {data.extract_date} · data version {data.data_version}"
+    f"Headline figures against the period of the same length before ({period['previous_start']} to "
+    f"{period['previous_end']}) · extract date {data.extract_date} · data version {data.data_version}"
 )
 columns = st.columns(len(heads))
 for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
@@ -46,9 +45,8 @@ ui.pack_download(data, filters)
 st.subheader("Signals")
 st.caption(
     "Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
-    "follow-up completeness under 90%, and infusions outside their NICE TA, for the filters in the sidebar."
+    "follow-up completeness under 90%, and infusions outside their NICE TA, in the same period and filters."
 )
-ui.period_note(data, filters)
 found = ui.signals(filters)
 if not found:
     st.success("Nothing to look at under these filters.")
@@ -68,7 +66,9 @@ st.subheader("Infusions per quarter, by product")
 volume = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "product_code"))
 if not ui.empty_notice(volume, "infusions"):
     st.plotly_chart(
-        charts.stacked_bars(volume, "quarter", "infusions", "product_code", "Quarter of infusion", "Infusions"),
+        charts.stacked_bars(
+            ui.words(volume), "quarter", "infusions", "product_code", "Quarter of infusion", "Infusions"
+        ),
         key="volume_chart",
     )
-    ui.table(volume.with_columns(pl.col("quarter").cast(pl.Utf8)), "volume_table", "infusions_by_quarter.csv")
+    ui.table(volume, "volume_table", "infusions_by_quarter.csv")

@@ -46,13 +46,7 @@ with left:
     if not ui.empty_notice(volume, "infusions"):
         st.plotly_chart(
             charts.stacked_bars(
-                volume,
-                "quarter",
-                "infusions",
-                "ta_code",
-                "Quarter",
-                "Infusions",
-                dict(zip(sorted(volume["ta_code"].unique()), charts.PALETTE, strict=False)),
+                ui.words(volume), "quarter", "infusions", "ta_code", "Quarter", "Infusions", ui.ta_colours()
             ),
             key="product_volume",
         )
@@ -78,7 +72,8 @@ left, right = st.columns(2)
 with left:
     st.subheader("NICE TAs used")
     tas = ui.view(ui.calc(metrics.infusions_by, filters, "ta_code"))
-    st.dataframe(ui.gate().as_text(tas), hide_index=True, key="product_tas")
+    if not ui.empty_notice(tas, "infusions"):
+        ui.table(tas, "product_tas", f"{product}_tas.csv")
 with right:
     st.subheader("CART14: cytopenia onset and resolution")
     recovery = (

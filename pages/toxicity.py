@@ -3,7 +3,7 @@
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, metrics, ui
+from dashboard import charts, metrics, ui, wording
 from dashboard.metrics.profiles import TOXICITY
 
 data = ui.dataset()
@@ -62,7 +62,7 @@ with right:
         for s in signals:
             st.markdown(
                 f":orange[:material/warning:] **{s['rule'].replace('_', ' ')}** ({s['direction']}): "
-                f"{s['description']}, {metrics.quarter_label(s['from'])} to {metrics.quarter_label(s['to'])}"
+                f"{s['description']}, {wording.quarter(s['from'])} to {wording.quarter(s['to'])}"
             )
 
 st.subheader("The table behind the charts")

@@ -61,8 +61,9 @@ def _sample_counts(start: dt.date, end: dt.date) -> tuple[int, float]:
 def test_overview_headlines_match_the_sample_files(monkeypatch, seeded_sqlite):
     app = run_app(monkeypatch, seeded_sqlite)
     assert "Synthetic data" in app.warning[0].value
-    infusions, icans = _sample_counts(dt.date(2025, 10, 1), dt.date(2026, 9, 30))
-    before, _ = _sample_counts(dt.date(2024, 10, 1), dt.date(2025, 9, 30))
+    # The default period: the three years to the extract date, against the three years before.
+    infusions, icans = _sample_counts(dt.date(2023, 10, 1), dt.date(2026, 9, 30))
+    before, _ = _sample_counts(dt.date(2020, 10, 1), dt.date(2023, 9, 30))
     shown = {m.label: (m.value, m.delta) for m in app.metric}
     assert shown["Infusions"] == (f"{infusions:,}", f"{infusions - before:+,}")
     assert shown["ICANS, grade 3 or more"][0] == f"{icans:.1%}"

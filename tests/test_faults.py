@@ -32,7 +32,7 @@ def open_overview(browser, app):
 
 def shows_version(page, version: int) -> None:
     """The overview's caption names the data version its figures come from."""
-    page.locator("p", has_text="Infusions from").filter(has_text=f"data version {version}").wait_for()
+    page.locator("p", has_text="Headline figures").filter(has_text=f"data version {version}").wait_for()
 
 
 def interact(page, link: str) -> float:

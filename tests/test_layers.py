@@ -29,6 +29,7 @@ LAYERS = [
         "dashboard.sample",
         "dashboard.gate",
         "dashboard.meaning",
+        "dashboard.wording",
         "dashboard.charts",
         "dashboard.presenter",
         "dashboard.report",

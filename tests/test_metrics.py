@@ -381,6 +381,38 @@ def test_filters_from_a_url_keep_valid_values_and_note_the_rest():
     }
 
 
+@pytest.mark.parametrize(
+    ("query", "extract", "period", "noted"),
+    [
+        ({}, "2026-09-30", ("2023-10-01", "2026-09-30"), False),  # the three years to the extract date
+        ({"start": "2025-01-01"}, "2026-09-30", ("2025-01-01", "2026-09-30"), False),  # open end: the extract date
+        ({"end": "2024-12-31"}, "2026-09-30", ("2022-01-01", "2024-12-31"), False),  # three years before the end
+        ({"start": "2026-01-01", "end": "2025-01-01"}, "2026-09-30", ("2023-10-01", "2026-09-30"), True),  # refused
+        ({"start": "2027-01-01"}, "2026-09-30", ("2023-10-01", "2026-09-30"), False),  # starts after the data ends
+    ],
+)
+def test_every_link_shows_a_stated_period(query, extract, period, noted):
+    choices = Choices(frozenset(), frozenset(), frozenset(), frozenset(), dt.date.fromisoformat(extract))
+    chosen = parse(query, choices)
+    assert (chosen.filters.start.isoformat(), chosen.filters.end.isoformat()) == period
+    assert bool(chosen.notes) == noted
+
+
+@pytest.mark.parametrize("end", ["2026-09-30", "2027-02-28", "2028-02-28", "2028-02-29", "2024-12-31"])
+def test_the_default_period_is_three_calendar_years_to_the_day(end):
+    # Written from the calendar, not from the project: the period after three years back from the day after `end`
+    # starts on that day's date (or 1 March when that date is 29 February and three years earlier has none).
+    from dashboard.filters import default_start
+
+    last = dt.date.fromisoformat(end)
+    after = last + dt.timedelta(days=1)
+    expected = (
+        dt.date(after.year - 3, 3, 1) if (after.month, after.day) == (2, 29) else after.replace(year=after.year - 3)
+    )
+    assert default_start(last) == expected
+    assert Filters().dated(last) == Filters(start=expected, end=last)
+
+
 # --- On the sample: the planted findings are found, and the CLI says the same as the engine ---
 
 
@@ -418,7 +450,15 @@ def test_the_cli_prints_the_engines_figures_as_documented(seeded_sqlite):
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert set(printed) == {"metric", "by", "adjust", "as_of", "filters", "target", "dispersion", "rows"}
-    assert printed["filters"] == {"start": None, "end": None, "centre": [], "product": [], "ta": [], "age": []}
+    # Without --start and --end: the three years to the extract date (2026-09-30 in the sample), as on screen.
+    assert printed["filters"] == {
+        "start": "2023-10-01",
+        "end": "2026-09-30",
+        "centre": [],
+        "product": [],
+        "ta": [],
+        "age": [],
+    }
     assert set(printed["rows"][0]) == {
         "group",
         "numerator",
@@ -436,8 +476,9 @@ def test_the_cli_prints_the_engines_figures_as_documented(seeded_sqlite):
         "flag",
         "direction",
     }
+    period = Filters(start=dt.date(2023, 10, 1), end=dt.date(2026, 9, 30))
     engine_rows = metrics.compute(
-        load_dataset(store.engine_for(seeded_sqlite)), "crs_severe", by="centre", adjust="crude"
+        load_dataset(store.engine_for(seeded_sqlite)), "crs_severe", by="centre", adjust="crude", filters=period
     ).rows
     assert [(r["group"], r["numerator"], r["denominator"]) for r in printed["rows"]] == engine_rows.select(
         "group", "numerator", "denominator"

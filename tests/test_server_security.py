@@ -228,7 +228,7 @@ def test_a_download_is_served_only_to_the_browser_session_that_made_it(served_sa
     other, _ = _open(browser, served_sample.url)  # another browser, with a session of its own
     urls = [
         _download_url(page, page.locator(".st-key-volume_table_download button")),
-        _download_url(page, page.get_by_role("button", name="Download the governance pack")),
+        _download_url(page, page.get_by_role("button", name="Download the governance pack (HTML)")),
     ]
     for url in urls:
         assert status(url) == 404, url  # no browser at all, e.g. a URL copied out of a history or a log

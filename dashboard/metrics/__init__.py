@@ -23,7 +23,7 @@ from dashboard.metrics.pathway import (
 )
 from dashboard.metrics.profiles import by_product, centre_against_england
 from dashboard.metrics.rates import COMPLETENESS_THRESHOLD, MetricTable, compute, quarterly
-from dashboard.metrics.signals import quarter_label, signals
+from dashboard.metrics.signals import signals
 from dashboard.metrics.usage import exception_episodes, infusions_by, value_counts
 
 # The data-quality page's held rows, decoded where quarantine is owned: the same list as `cartgov quarantine list`.
@@ -32,7 +32,6 @@ from dashboard.quarantine import reasons as quarantine_reasons
 __all__ = [
     "headlines",
     "periods",
-    "quarter_label",
     "by_product",
     "centre_against_england",
     "episode_table",

@@ -18,14 +18,18 @@ HEADLINE_RATES = ("crs_severe", "icans_severe", "itu_admission", "followup_d30_c
 
 
 def periods(filters: Filters, extract_date: dt.date) -> tuple[Filters, Filters]:
-    """The filtered period (default: the 12 months to the extract date) and the one of equal length before it."""
-    end = filters.end or extract_date
-    start = filters.start or (end - dt.timedelta(days=365) + dt.timedelta(days=1))
-    length = end - start + dt.timedelta(days=1)
-    return (
-        replace(filters, start=start, end=end),
-        replace(filters, start=start - length, end=start - dt.timedelta(days=1)),
-    )
+    """The filtered period (default: the three years to the extract date) and the one of equal length before it:
+    whole calendar months when the period is (three years before 2023-10-01 is 2020-10-01), else days."""
+    current = filters.dated(extract_date)
+    start, end = current.start or extract_date, current.end or extract_date
+    after = end + dt.timedelta(days=1)
+    months = (after.year - start.year) * 12 + after.month - start.month
+    if after.day == start.day <= 28 and months > 0:  # (every month has days 1-28)
+        back = start.year * 12 + start.month - 1 - months
+        previous_start = dt.date(back // 12, back % 12 + 1, start.day)
+    else:
+        previous_start = start - (after - start)
+    return current, replace(filters, start=previous_start, end=start - dt.timedelta(days=1))
 
 
 def headlines(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
@@ -84,4 +88,6 @@ def headlines(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
         (pl.col("value") - pl.col("previous")).alias("change"),
         pl.lit(current.start).alias("start"),
         pl.lit(current.end).alias("end"),
+        pl.lit(previous.start).alias("previous_start"),
+        pl.lit(previous.end).alias("previous_end"),
     )

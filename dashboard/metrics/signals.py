@@ -130,11 +130,6 @@ def signals(
     )
 
 
-def quarter_label(day: dt.date) -> str:
-    """2024-04-01 -> "2024 Q2"."""
-    return f"{day.year} Q{(day.month - 1) // 3 + 1}"
-
-
 def _quarter_end(start: dt.date) -> dt.date:
     month = start.month + 3
     first_of_next = dt.date(start.year + (month > 12), (month - 1) % 12 + 1, 1)

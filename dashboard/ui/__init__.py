@@ -36,7 +36,9 @@ from dashboard.ui.widgets import (
     period_note,
     share,
     synthetic_banner,
+    ta_colours,
     table,
+    words,
 )
 
 __all__ = [
@@ -81,7 +83,9 @@ __all__ = [
     "signals",
     "switch_page",
     "synthetic_banner",
+    "ta_colours",
     "table",
     "url_query",
+    "words",
     "view",
 ]

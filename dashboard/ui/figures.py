@@ -144,13 +144,27 @@ def pack_download(data: Dataset, filters: Filters) -> None:
     from dashboard import report
 
     chosen = gate()
-    download(
-        "Download the governance pack (HTML)",
-        lambda: report.build(data, filters, chosen).encode(),
-        file_name=f"cart-governance-pack-{data.extract_date}.html",
-        mime="text/html",
-        key="pack_download",
-        what="governance pack",
-        icon=":material/summarize:",
-        help=f"One offline HTML file for a meeting, marked {report.MARKING}; counts of 1-7 shown as *.",
-    )
+    name = f"cart-governance-pack-{filters.start}-to-{filters.end}"
+    left, right = st.columns(2)
+    with left:
+        download(
+            "Download the governance pack (HTML)",
+            lambda: report.build(data, filters, chosen).encode(),
+            file_name=f"{name}.html",
+            mime="text/html",
+            key="pack_download",
+            what="governance pack",
+            icon=":material/summarize:",
+            help=f"One offline HTML file for a meeting, marked {report.MARKING}; counts of 1-7 shown as *.",
+        )
+    with right:
+        download(
+            "Download the governance pack (PDF)",
+            lambda: report.pdf(report.build(data, filters, chosen)),
+            file_name=f"{name}.pdf",
+            mime="application/pdf",
+            key="pack_pdf_download",
+            what="governance pack",
+            icon=":material/picture_as_pdf:",
+            help=f"The same pack printed to PDF (takes a few seconds), marked {report.MARKING}.",
+        )

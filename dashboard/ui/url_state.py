@@ -14,6 +14,7 @@ from dashboard.loaders import Dataset
 from dashboard.metrics import catalogue
 from dashboard.pages import PAGE_STATE
 from dashboard.ui import keys
+from dashboard.ui.session import dataset
 from dashboard.ui.signin import policy
 
 
@@ -24,6 +25,7 @@ def choices(data: Dataset) -> Choices:
         frozenset(data["products"]["product_code"]),
         frozenset(data["nice_ta"]["ta_code"]),
         frozenset(catalogue()),
+        data.extract_date,
     )
 
 
@@ -39,12 +41,34 @@ def sidebar_filters(data: Dataset) -> None:
     sidebar.header("Filters")
     first = dt.date(2018, 1, 1)
     last = data.extract_date or dt.date.today()
+    # The boxes show the period the pages cover: a link's dates, else the default (filters.DEFAULT_YEARS to the
+    # extract date; a link with only an end gets the default length before it). Put in the session before the
+    # widgets are drawn, once: a widget's `value` must not change between runs (Streamlit would make it a new
+    # widget and drop what it held on the next page change).
+    if keys.START not in st.session_state and keys.END not in st.session_state:
+        period = filter_model.parse(_raw_query(), choices(data)).filters
+        st.session_state[keys.START], st.session_state[keys.END] = period.start, period.end
+    period_help = "Infusion dates, inclusive. Default: the three years to the extract date."
     left, right = sidebar.columns(2)
     left.date_input(
-        "From", value=None, min_value=first, max_value=last, key=keys.START, bind="query-params", format="YYYY-MM-DD"
+        "From",
+        value=None,
+        min_value=first,
+        max_value=last,
+        key=keys.START,
+        bind="query-params",
+        format="YYYY-MM-DD",
+        help=period_help,
     )
     right.date_input(
-        "To", value=None, min_value=first, max_value=last, key=keys.END, bind="query-params", format="YYYY-MM-DD"
+        "To",
+        value=None,
+        min_value=first,
+        max_value=last,
+        key=keys.END,
+        bind="query-params",
+        format="YYYY-MM-DD",
+        help=period_help,
     )
     labels = sorted(policy().labels.values(), key=lambda label: (label != access.OWN_CENTRE, label))
     sidebar.multiselect("Centre", labels, key=keys.CENTRE, bind="query-params", placeholder="All centres")
@@ -68,12 +92,13 @@ def sidebar_filters(data: Dataset) -> None:
         key=keys.AGE,
         bind="query-params",
         placeholder="All ages",
-        help="children 0-15, tya 16-24, adults 25 and over",
+        help="children: 0-15 years; tya: teenagers and young adults, 16-24; adults: 25 and over",
     )
     if _inverted():
+        shown = current_filters()
         sidebar.warning(
-            f"From is after To ({st.session_state[keys.START]} to {st.session_state[keys.END]}): the dates are not "
-            "applied. Change either to set a period.",
+            f"From is after To ({st.session_state[keys.START]} to {st.session_state[keys.END]}): not applied. "
+            f"The pages show the default period, {shown.start} to {shown.end}. Change either date to set another.",
             icon=":material/event_busy:",
         )
     notes = st.session_state[keys.URL_NOTES]
@@ -88,7 +113,8 @@ def _inverted() -> bool:
 
 
 def current_filters() -> Filters:
-    """The global filters as the widgets hold them now (the one Filters object every page passes to the metrics)."""
+    """The global filters as the widgets hold them now (the one Filters object every page passes to the metrics),
+    always over a stated period: an inverted one is refused for the default."""
     state = st.session_state
     chosen = policy()
     centres = tuple(code for code in (chosen.code_for(label) for label in state.get(keys.CENTRE) or ()) if code)
@@ -100,7 +126,7 @@ def current_filters() -> Filters:
         product=tuple(state.get(keys.PRODUCT) or ()),
         ta=tuple(state.get(keys.TA) or ()),
         age=tuple(state.get(keys.AGE) or ()),
-    )
+    ).dated(dataset().extract_date)
 
 
 def current_view() -> View:

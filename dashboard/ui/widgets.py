@@ -6,13 +6,14 @@ import polars as pl
 import streamlit as st
 from streamlit.elements.lib.column_types import ColumnConfig
 
+from dashboard import charts, meaning, metrics, presenter, wording
 from dashboard import gate as gate_module
-from dashboard import meaning, metrics, presenter
-from dashboard.filters import ADJUSTMENTS, Filters
+from dashboard.filters import ADJUSTMENTS, Filters, default_start
 from dashboard.loaders import Dataset
 from dashboard.metrics import catalogue
 from dashboard.ui import keys
 from dashboard.ui.figures import download
+from dashboard.ui.session import dataset
 from dashboard.ui.signin import gate
 
 
@@ -64,14 +65,17 @@ ColumnSpec = str | ColumnConfig | None  # a column's label, its configuration, o
 def table(
     frame: pl.DataFrame, key: str, file_name: str, caption: str | None = None, **column_config: ColumnSpec
 ) -> None:
-    """The table behind a chart (already through the gate), with a CSV download of exactly what is shown."""
+    """The table behind a chart (already through the gate) in words, every column labelled, with a CSV download of
+    exactly what is shown."""
     if caption:
         st.caption(caption)
     chosen = gate()
-    st.dataframe(chosen.as_text(frame), key=key, hide_index=True, column_config=column_config or None)
+    shown = wording.readable(frame, dataset()["nice_ta"])
+    labels: dict[str, ColumnSpec] = {c: wording.COLUMN_LABELS[c] for c in shown.columns if c in wording.COLUMN_LABELS}
+    st.dataframe(chosen.as_text(shown), key=key, hide_index=True, column_config={**labels, **column_config} or None)
     download(
         "Download CSV",
-        lambda: chosen.csv(frame),
+        lambda: chosen.csv(shown),
         file_name=file_name,
         mime="text/csv",
         key=f"{key}_download",
@@ -124,6 +128,17 @@ def metric_table(table: metrics.MetricTable, key: str, file_name: str, caption: 
     )
 
 
+def words(frame: pl.DataFrame) -> pl.DataFrame:
+    """A frame for a chart or table in a reader's words (quarters, dates, reasons, age bands, TAs with titles)."""
+    return wording.readable(frame, dataset()["nice_ta"])
+
+
+def ta_colours() -> dict[str, str]:
+    """One colour per NICE TA (by its label), the same on every chart: the TAs in number order along the palette."""
+    labels = wording.ta_labels(dataset()["nice_ta"])
+    return dict(zip((labels[c] for c in sorted(labels, key=lambda c: int(c[2:]))), charts.PALETTE, strict=False))
+
+
 def period_note(data: Dataset, filters: Filters) -> None:
     """Under a page's title: the infusions its figures cover (every page states its period)."""
     dates = pl.col("infusion_date")
@@ -132,8 +147,10 @@ def period_note(data: Dataset, filters: Filters) -> None:
         st.caption("Period: no infusions in the store yet.")
         return
     start, end = filters.start or first, filters.end or data.extract_date or last
-    chosen = " (all infusions; set From and To in the sidebar to narrow)" if not (filters.start or filters.end) else ""
-    st.caption(f"Period: infusions from {start} to {end}{chosen}.")
+    extract = data.extract_date
+    default = extract is not None and (filters.start, filters.end) == (default_start(extract), extract)
+    how = "the three years to the extract date; " if default else ""
+    st.caption(f"Period: infusions from {start} to {end} ({how}From and To in the sidebar change it).")
 
 
 def how_to_read(chart: str) -> None:
