@@ -15,8 +15,8 @@ ADJUSTMENTS = ("product_mix", "crude")  # in the order the page's picker offers 
 MAX_VALUES = 50  # a URL may not ask for more values of one filter than this
 MAX_LENGTH = 64  # nor for a value longer than this
 # The default period: the three years to the extract date. At CAR-T volumes (a median centre treats about 25 patients
-# a year) a 12-month funnel cannot tell a doubled toxicity rate from chance; national audits judge outliers on
-# three-year windows for the same reason (README, "One period").
+# a year) a 12-month funnel alarms on a doubled 10% toxicity rate one time in twenty; three years, about one in four,
+# and alerts two times in three (README, "One period").
 DEFAULT_YEARS = 3
 
 
