@@ -18,8 +18,9 @@ st.caption(
     f"Headline figures against the period of the same length before ({period['previous_start']} to "
     f"{period['previous_end']}) · extract date {data.extract_date} · data version {data.data_version}"
 )
-columns = st.columns(len(heads))
-for column, row in zip(columns, heads.iter_rows(named=True), strict=True):
+# Rows of three: six in a row cut the labels short ("ICANS, grade 3 or ...") at 1280-1440 px.
+columns = [column for _ in range(0, len(heads), 3) for column in st.columns(3)]
+for column, row in zip(columns, heads.iter_rows(named=True), strict=False):
     if row["id"] in ("infusions", "centres"):
         delta = None if row["previous"] is None or row["change"] is None else f"{row['change']:+,.0f}"
         value = "*" if row["value"] is None else f"{row['value']:,.0f}"

@@ -10,8 +10,12 @@ data = ui.dataset()
 filters = ui.current_filters()
 st.title("Toxicity by centre")
 ui.period_note(data, filters)
-metric_id = ui.metric_picker([m for m in TOXICITY if m != "itu_admission"], "icans_severe")
-adjust, overdispersion = ui.adjustment_picker(metric_id)
+# The pickers side by side and the caption under the chart: the funnel starts above the fold at 1280x720.
+left, right = st.columns([3, 2])
+with left:
+    metric_id = ui.metric_picker([m for m in TOXICITY if m != "itu_admission"], "icans_severe")
+with right:
+    adjust, overdispersion = ui.adjustment_picker(metric_id)
 table = ui.metric(metric_id, by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
 
 target = (
@@ -32,13 +36,13 @@ elif table.dispersion:
         f"; no spread between centres beyond chance (dispersion ratio {table.dispersion.phi:.2f}), so the "
         "limits are not widened"
     )
+st.plotly_chart(
+    charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"), selection_mode="points"
+)
 st.caption(
     caption + ", drawn where the exact test changes its answer. Worse than expected in warm colours, better "
     "in cool ones; hollow points rest on fewer than 8 patients. Click a centre to open its page. Centres "
     "under 90% day-30 follow-up are pale grey and not flagged."
-)
-st.plotly_chart(
-    charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"), selection_mode="points"
 )
 ui.how_to_read("funnel")
 unplotted = table.rows.filter(pl.col("denominator") == 0)["group"].to_list()

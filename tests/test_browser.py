@@ -14,6 +14,7 @@ pytestmark = pytest.mark.browser
 
 SCREENSHOTS = PROJECT_ROOT / "var" / "artifacts" / "screenshots"
 AXE = PROJECT_ROOT / "var" / "node" / "node_modules" / "axe-core" / "axe.min.js"
+SIZES = ((1440, 900), (1280, 720), (390, 844))  # a desktop, a laptop, a phone
 
 
 def open_page(browser, url: str, height: int = 1000, headers: dict | None = None):
@@ -46,6 +47,20 @@ def test_every_page_loads_without_error_and_passes_an_accessibility_audit(served
     )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{path}.png", full_page=True)
+    # What a person sees first at three sizes (saved for a look), with no text cut short and nothing wider
+    # than a phone's screen.
+    for width, height in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_timeout(500)
+        page.screenshot(path=SCREENSHOTS / f"{path}-{width}x{height}.png")
+        cut = page.evaluate(
+            """() => [...document.querySelectorAll("[data-testid='stMetricLabel'] p, h1, h2, h3")]
+                .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
+        )
+        assert cut == [], (width, cut)
+        overflow = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollWidth - innerWidth")
+        assert width > 400 or overflow <= 0, (width, overflow)
+    page.set_viewport_size({"width": 1400, "height": 2400})
     if not AXE.exists():
         missing("axe-core is not installed (make test installs it from the npm registry)")
     page.add_script_tag(content=AXE.read_text())
@@ -246,11 +261,25 @@ def test_metric_pages_speak_in_words_not_identifiers(served_sample, browser, pat
     page = open_page(browser, f"{served_sample.url}/{path}")
     page.wait_for_selector(".stPlotlyChart .js-plotly-plot .plot-container", timeout=30_000)
     shown = page.locator("[data-testid='stMain']").inner_text()
-    # (The metric and adjustment pickers still show ids: Streamlit binds a formatted option to the URL.)
-    for identifier in ("d30_complete", "above_95", "below_99.8", "crs_max_grade", "Numerator:"):
+    # The pickers too show words (the URL keeps the ids: the crude funnel test opens ?adjust=crude).
+    for identifier in (
+        "d30_complete",
+        "above_95",
+        "below_99.8",
+        "crs_max_grade",
+        "Numerator:",
+        "icans_severe",
+        "product_mix",
+        "tya",
+    ):
         assert identifier not in shown, identifier
     if path.startswith("toxicity"):
         assert "ICANS, grade 3 or more" in shown and "as expected" in shown.lower()
+        # Chosen by its title, kept in the address by its id.
+        page.get_by_test_id("stSelectbox").filter(has_text="Metric").click()
+        page.get_by_role("option", name="CRS, grade 3 or more", exact=True).click()
+        page.wait_for_function("location.search.includes('metric=crs_severe')", timeout=30_000)
+        assert "adjust=crude" in page.url and page.url.count("metric=") == 1
 
 
 def contrast_on_white(rgb: str) -> float:

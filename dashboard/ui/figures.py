@@ -145,8 +145,7 @@ def pack_download(data: Dataset, filters: Filters) -> None:
 
     chosen = gate()
     name = f"cart-governance-pack-{filters.start}-to-{filters.end}"
-    left, right = st.columns(2)
-    with left:
+    with st.container(horizontal=True):
         download(
             "Download the governance pack (HTML)",
             lambda: report.build(data, filters, chosen).encode(),
@@ -157,7 +156,6 @@ def pack_download(data: Dataset, filters: Filters) -> None:
             icon=":material/summarize:",
             help=f"One offline HTML file for a meeting, marked {report.MARKING}; counts of 1-7 shown as *.",
         )
-    with right:
         download(
             "Download the governance pack (PDF)",
             lambda: report.pdf(report.build(data, filters, chosen)),

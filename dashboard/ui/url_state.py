@@ -49,8 +49,7 @@ def sidebar_filters(data: Dataset) -> None:
         period = filter_model.parse(_raw_query(), choices(data)).filters
         st.session_state[keys.START], st.session_state[keys.END] = period.start, period.end
     period_help = "Infusion dates, inclusive. Default: the three years to the extract date."
-    left, right = sidebar.columns(2)
-    left.date_input(
+    sidebar.date_input(
         "From",
         value=None,
         min_value=first,
@@ -60,7 +59,7 @@ def sidebar_filters(data: Dataset) -> None:
         format="YYYY-MM-DD",
         help=period_help,
     )
-    right.date_input(
+    sidebar.date_input(
         "To",
         value=None,
         min_value=first,

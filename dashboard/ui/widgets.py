@@ -26,31 +26,53 @@ def synthetic_banner(data: Dataset) -> None:
         )
 
 
+def _from_url(key: str, options: list[str], default: str) -> None:
+    """Bind a widget holding an id to ?key= by hand, so that it can show words: Streamlit 1.67 binds a widget's
+    *formatted* option to the URL, which would put "ICANS, grade 3 or more" where links carry `icans_severe`. The
+    URL's value wins (a link, or a signal just followed), then this session's, then the default; the widget's
+    on_change writes the choice back (_to_url)."""
+    asked = st.query_params.get(key)
+    held = st.session_state.get(key)
+    st.session_state[key] = asked if asked in options else held if held in options else default
+    st.query_params[key] = st.session_state[key]
+
+
+def _to_url(key: str) -> None:
+    if st.session_state.get(key) is None:  # a segmented control clicked off: back to the default on the rerun
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = st.session_state[key]
+
+
 def metric_picker(options: list[str], default: str, label: str = "Metric") -> str:
-    """A metric, bound to ?metric=; shows its title and definition beneath."""
-    if st.session_state.get(keys.METRIC) not in options:
-        st.session_state.pop(keys.METRIC, None)
-    # No format_func: Streamlit 1.67 binds a widget's *formatted* option to the URL, which would break ?metric=id.
-    chosen = st.selectbox(label, options, index=options.index(default), key=keys.METRIC, bind="query-params")
-    metric = catalogue()[chosen]
-    st.caption(f"**{metric.title}.** {metric.definition}")
+    """A metric by its title (?metric= holds its id); shows its definition beneath."""
+    _from_url(keys.METRIC, options, default)
+    titles = catalogue()
+    chosen = st.selectbox(
+        label, options, format_func=lambda m: titles[m].title, key=keys.METRIC, on_change=_to_url, args=(keys.METRIC,)
+    )
+    st.caption(f"**{titles[chosen].title}.** {titles[chosen].definition}")
     return chosen
 
 
+ADJUSTMENT_WORDS = {"product_mix": "Product mix", "crude": "Crude"}
+
+
 def adjustment_picker(metric_id: str) -> tuple[str, bool]:
-    """Product-mix or crude (bound to ?adjust=), and overdispersion (default off, bound too)."""
+    """Product-mix or crude (?adjust= holds the id), and overdispersion (default off, bound to the URL)."""
     default = catalogue()[metric_id].adjustment
-    left, right = st.columns([2, 1])
-    adjust = left.segmented_control(
+    _from_url(keys.ADJUST, list(ADJUSTMENTS), default)
+    adjust = st.segmented_control(
         "Adjustment",
         list(ADJUSTMENTS),
-        default=default,
+        format_func=ADJUSTMENT_WORDS.__getitem__,
         key=keys.ADJUST,
-        bind="query-params",
-        help="product_mix: each centre's observed events against those expected from its patients' products at "
-        "England's rate for each product (1 = as expected). crude: the centre's rate against England's.",
+        on_change=_to_url,
+        args=(keys.ADJUST,),
+        help="Product mix: each centre's observed events against those expected from its patients' products at "
+        "England's rate for each product (1 = as expected). Crude: the centre's rate against England's.",
     )
-    overdispersion = right.toggle(
+    overdispersion = st.toggle(
         "Overdispersion",
         key=keys.OVERDISPERSION,
         bind="query-params",
