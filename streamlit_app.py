@@ -12,7 +12,8 @@ PAGES = [st.Page(p.file, title=p.title, url_path=p.path, icon=p.icon) for p in p
 
 
 # The bare address forwards to /overview with its query, before any widget binds a parameter, so that every page
-# has the URL of DESIGN.md section 7. Navigation is drawn by ui.navigation_links; the root page is not listed.
+# has its URL (docs/design.md, Filters and shareable URLs). Navigation is drawn by ui.navigation_links; the root
+# page is not listed.
 HOME = st.Page(lambda: None, title="Home", url_path="home", default=True)
 page = st.navigation([HOME, *PAGES], position="hidden")
 if page is HOME:

@@ -1,4 +1,4 @@
-"""Who sees what (DESIGN.md section 8): roles, the access file, peer pseudonyms, and each viewer's policy.
+"""Who sees what (docs/design.md, Who sees what): roles, the access file, peer pseudonyms, and each viewer's policy.
 
 Pure (no Streamlit). The policy is built here, in one place, and applied by dashboard/gate, never in pages.
 """
@@ -37,7 +37,7 @@ class Viewer:
 
 
 def settings() -> dict:
-    """Configuration from the environment (DESIGN.md section 8)."""
+    """Configuration from the environment (README, "Who sees what, and how a trust deploys it")."""
     return {
         "mode": os.environ.get("CARTGOV_AUTH_MODE", "demo"),
         "header": os.environ.get("CARTGOV_AUTH_HEADER", "X-Forwarded-Email"),

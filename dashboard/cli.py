@@ -1,4 +1,4 @@
-"""`cartgov`: the command line of DESIGN.md section 3; a failure prints what went wrong and exits 2."""
+"""`cartgov`: the command line of docs/design.md, Commands; a failure prints what went wrong and exits 2."""
 
 from __future__ import annotations
 
@@ -345,7 +345,7 @@ def quarantine_export(
 
 
 def filter_options(fn: F) -> F:
-    """The filters of DESIGN.md section 7, under the same names as in the URL."""
+    """The filters of docs/design.md, Filters and shareable URLs, under the same names as in the URL."""
     options = [
         click.option(
             "--start", type=iso_date, help="First infusion date (inclusive; default: three years before --end)."

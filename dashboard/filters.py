@@ -1,4 +1,7 @@
-"""The one filter model (DESIGN.md section 7): the same names in URLs, on the command line and in export footers."""
+"""The one filter model: the same names in URLs, on the command line and in export footers.
+
+See docs/design.md, Filters and shareable URLs.
+"""
 
 from __future__ import annotations
 

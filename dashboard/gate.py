@@ -1,4 +1,4 @@
-"""The one gate (DESIGN.md section 8): what a viewer may be shown of every table, chart, signal, row and export.
+"""The one gate (docs/design.md, Who sees what): what a viewer may see of every table, chart, signal, row and export.
 
 Pure (no Streamlit). Pages, the governance pack and the command line get every figure through a Gate. Under
 small-number suppression (observers, and every export made for sharing) each figure is computed again from the

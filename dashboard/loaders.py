@@ -1,8 +1,8 @@
 """Validated Polars frames of the store, read through a columnar snapshot written once per data version.
 
-Reading 1M rows through SQLAlchemy takes seconds; the same from Parquet takes milliseconds (DESIGN.md section 9).
+Reading 1M rows through SQLAlchemy takes seconds; the same from Parquet takes milliseconds.
 So the store is read row by row once per data version, into Parquet files, and every load after that reads the
-Parquet files and checks them against the contracts again.
+Parquet files and checks them against the contracts again (docs/design.md, Store and data versions).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Download files served only to the browser session that made them, and only for a while (DESIGN.md section 8).
+"""Downloads served only to the browser session that made them, and only for a while (docs/design.md, Who sees what).
 
 Streamlit keeps a download button's file in memory under a hash of its content and serves it at /media/<hash>.<ext>
 to any request at all, for as long as any session refers to it. Here each session's file gets a random name of its

@@ -11,7 +11,7 @@ from dashboard.filters import VIEW_NAMES
 class Page:
     """A page of the dashboard, as the entrypoint, the navigation, share links and signal links name it."""
 
-    path: str  # the URL path (DESIGN.md section 7)
+    path: str  # the URL path (docs/design.md, Filters and shareable URLs)
     file: str  # the script that draws it
     title: str
     icon: str

@@ -5,7 +5,7 @@ has called st.navigation: the first visitor of a fresh server who opens a deep l
 pages/overview.py alone, without the entrypoint (its banner, filters and, later, its sign-in gate).
 
 Streamlit's server also lets any browser do things a shared, access-controlled dashboard must not allow; each is
-changed here, before Streamlit starts (issue 12, DESIGN.md section 8):
+changed here, before Streamlit starts (issue 12; docs/design.md, Who sees what):
 - download files are served only to the browser session that made them, for a while (dashboard/media.py);
 - a browser cannot clear the caches every session shares (Streamlit's clear_cache message);
 - internal endpoints (/_stcore/metrics) are not served unless CARTGOV_SERVE_METRICS=true;

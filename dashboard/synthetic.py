@@ -1,6 +1,6 @@
 """Realistic synthetic CAR-T submissions (all six tables), deterministic for a seed, vectorised to reach 1M infusions.
 
-Rates follow shared/domain/FACTS.md. Centres are invented: outcomes must never be pinned to a real hospital.
+Rates follow docs/design.md, Domain facts. Centres are invented: outcomes must never be pinned to a real hospital.
 Built in on purpose, so that the dashboard has something true to find: centre MID02 is high on ICANS beyond its
 product mix, centre NEY04 lags badly on follow-up, rural centres have more travel exceptions, and a few
 infusions fall outside their TA (TA894 use, age 26 on TA975/TA554, a superseded TA used after its successor).
@@ -79,7 +79,7 @@ STREAMS = [
     Stream("TA1116", "obe-cel", "B-ALL", "2025-11-01", None, 0.0, 3.5),
 ]
 
-# product: any CRS, grade 3+ CRS, any ICANS, grade 3+ ICANS, ITU admission (FACTS.md ranges)
+# product: any CRS, grade 3+ CRS, any ICANS, grade 3+ ICANS, ITU admission (docs/design.md, Domain facts)
 TOXICITY = {
     "axi-cel": (0.88, 0.085, 0.36, 0.20, 0.30),
     "tisa-cel": (0.62, 0.065, 0.15, 0.04, 0.10),

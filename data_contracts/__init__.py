@@ -5,7 +5,7 @@ from pathlib import Path
 
 from data_contracts.tables import CONTRACTS, PRIMARY_KEYS, REFERENCE_TABLES, polars_schema
 
-BUNDLED_REFERENCE = ("products", "nice_ta")  # national lists from FACTS.md; centres are data of each deployment
+BUNDLED_REFERENCE = ("products", "nice_ta")  # national lists (docs/design.md, Domain facts); centres are per deployment
 
 
 def reference_path(table: str) -> Path:

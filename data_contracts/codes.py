@@ -1,4 +1,7 @@
-"""Code lists of the submission format (DESIGN.md section 4): the only values a coded column may take."""
+"""Code lists of the submission format: the only values a coded column may take.
+
+See docs/design.md, Submission format and data contracts.
+"""
 
 NHS_REGIONS = (
     "London",

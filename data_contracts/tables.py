@@ -1,4 +1,7 @@
-"""Pandera models of the six submission tables: the data dictionary of DESIGN.md section 4, one field per column."""
+"""Pandera models of the six submission tables: the data dictionary, one field per column.
+
+See docs/design.md, Submission format and data contracts.
+"""
 
 import datetime as dt
 from collections.abc import Callable

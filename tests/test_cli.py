@@ -1,4 +1,4 @@
-"""`cartgov` as a user runs it: exit codes, messages without tracebacks, and the JSON of DESIGN.md section 3."""
+"""`cartgov` as a user runs it: exit codes, messages without tracebacks, and the JSON of docs/design.md, Commands."""
 
 from __future__ import annotations
 

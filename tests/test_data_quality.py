@@ -22,7 +22,7 @@ from tests.test_app import run_app
 def test_wilson_interval_matches_hand_computed_values():
     counts = pl.DataFrame({"numerator": [12, 0, 5, 0], "denominator": [140, 20, 5, 0]})
     rows = stats.with_rate(counts).to_dicts()
-    # 12/140 (DESIGN.md section 3's example): centre 0.09676, half-width 0.04709.
+    # 12/140 (the worked example of docs/design.md, Statistics): centre 0.09676, half-width 0.04709.
     assert rows[0]["rate"] == pytest.approx(0.085714, abs=1e-6)
     assert rows[0]["ci_low"] == pytest.approx(0.04968, abs=1e-4)
     assert rows[0]["ci_high"] == pytest.approx(0.14385, abs=1e-4)

@@ -1,4 +1,4 @@
-"""Every import arrow points down: no module imports one of a layer above it (DESIGN.md section 2)."""
+"""Every import arrow points down: no module imports one of a layer above it (docs/design.md, Shape)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The synthetic generator: deterministic for a seed, valid, and realistic by the ranges of FACTS.md."""
+"""The synthetic generator: deterministic for a seed, valid, and realistic (docs/design.md, Domain facts)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_centres_are_23_in_all_seven_regions_with_paediatric_ones_and_skewed_vol
     assert volumes.head(5).sum() / volumes.sum() > 0.4  # a few large centres treat most patients
 
 
-# FACTS.md ranges (approx.), widened by a few points because they are literature ranges, not targets.
+# The ranges of docs/design.md, Domain facts (approx.), widened by a few points: literature ranges, not targets.
 RATE_RANGES = {
     "axi-cel": {"crs_severe": (0.07, 0.10), "icans_severe": (0.18, 0.23), "itu": (0.25, 0.35)},
     "tisa-cel": {"crs_severe": (0.05, 0.08), "icans_severe": (0.03, 0.05), "itu": (0.10, 0.15)},

@@ -1,4 +1,4 @@
-"""Data quality: follow-up completeness, currency of submissions, quarantined rows (DESIGN.md section 5)."""
+"""Data quality: follow-up completeness, currency of submissions, quarantined rows (docs/design.md, Metrics)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ TA_REASONS = {
 
 
 def ta_compliance(infusions: pl.DataFrame, nice_ta: pl.DataFrame) -> pl.DataFrame:
-    """Each infusion checked against its TA, each reason separately (FACTS.md: NICE technology appraisals)."""
+    """Each infusion checked against its TA, each reason separately (docs/design.md, Domain facts)."""
     superseded_on = nice_ta.select(pl.col("ta_code").alias("superseded_by"), pl.col("published").alias("superseded_on"))
     tas = nice_ta.join(superseded_on, on="superseded_by", how="left").select(
         "ta_code", pl.col("product_code").alias("ta_product"), "min_age", "max_age", "recommendation", "superseded_on"

@@ -18,7 +18,7 @@ from dashboard.metrics.catalogue import Metric, catalogue
 from dashboard.metrics.definitions import definition
 from dashboard.metrics.episodes import episode_table
 
-COMPLETENESS_THRESHOLD = 0.90  # DESIGN.md section 6: under 90% day-30 follow-up, shown but never flagged
+COMPLETENESS_THRESHOLD = 0.90  # docs/design.md, Statistics: under 90% day-30 follow-up, shown but never flagged
 INSUFFICIENT_FOLLOW_UP = "insufficient follow-up"
 LOW_NUMBERS = 8  # a rate on fewer patients carries a low-numbers badge
 ROW_COLUMNS = [
@@ -55,7 +55,7 @@ class MetricTable:
     national: tuple[int, int] | None = None  # the benchmark's own (numerator, denominator), pooled as target is
 
     def as_json(self) -> dict:
-        """The stable JSON of `cartgov metrics --format json` (DESIGN.md section 3)."""
+        """The stable JSON of `cartgov metrics --format json` (docs/design.md, Commands)."""
         query = self.filters.as_query()
         filters = {
             name: (query.get(name, [None])[0] if name in ("start", "end") else query.get(name, []))
@@ -216,7 +216,7 @@ def _every_centre(dataset: Dataset, filters: Filters, rows: pl.DataFrame) -> pl.
 
 
 def _completeness_gate(dataset: Dataset, filters: Filters, as_of: dt.date, rows: pl.DataFrame) -> pl.DataFrame:
-    """A centre under the day-30 completeness threshold is shown but never flagged (DESIGN.md section 6)."""
+    """A centre under the day-30 completeness threshold is shown but never flagged (docs/design.md, Statistics)."""
     completeness = compute(dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of, adjust="crude")
     gated = completeness.rows.filter(pl.col("rate") < COMPLETENESS_THRESHOLD)["group"]
     return rows.with_columns(
