@@ -34,15 +34,6 @@ def _readable(figure: go.Figure) -> go.Figure:
     return figure
 
 
-def summary(figure: go.Figure) -> str:
-    """A chart's accessible name: what is plotted against what, and its series as the legend names them."""
-    layout = figure.layout
-    y, x = layout.yaxis.title.text, layout.xaxis.title.text
-    what = f"{y} against {x}" if x and y else y or x or "figures"
-    series = list(dict.fromkeys(t.name for t in figure.data if t.name and t.showlegend is not False))
-    return f"Chart of {what}" + (f"; series: {', '.join(series)}" if series else "") + "."
-
-
 def _least(values: pl.Series) -> float:
     """The smallest value shown (0 when there is none)."""
     shown = values.drop_nulls().to_list()

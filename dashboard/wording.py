@@ -84,7 +84,7 @@ def readable(frame: pl.DataFrame, nice_ta: pl.DataFrame | None = None) -> pl.Dat
     for name, dtype in frame.schema.items():
         column = pl.col(name)
         if name == "quarter" and dtype == pl.Date:
-            changes.append(column.map_elements(quarter, return_dtype=pl.Utf8))
+            changes.append(pl.format("{} Q{}", column.dt.year(), column.dt.quarter()))
         elif isinstance(dtype, pl.Datetime):  # a date stored as a time shows as a date, a time to the minute
             midnight = frame[name].drop_nulls().dt.time().eq(dt.time(0)).all()
             changes.append(column.dt.date() if midnight else column.dt.strftime("%Y-%m-%d %H:%M"))

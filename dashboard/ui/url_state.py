@@ -48,27 +48,17 @@ def sidebar_filters(data: Dataset) -> None:
     if keys.START not in st.session_state and keys.END not in st.session_state:
         period = filter_model.parse(_raw_query(), choices(data)).filters
         st.session_state[keys.START], st.session_state[keys.END] = period.start, period.end
-    period_help = "Infusion dates, inclusive. Default: the three years to the extract date."
-    sidebar.date_input(
-        "From",
-        value=None,
-        min_value=first,
-        max_value=last,
-        key=keys.START,
-        bind="query-params",
-        format="YYYY-MM-DD",
-        help=period_help,
-    )
-    sidebar.date_input(
-        "To",
-        value=None,
-        min_value=first,
-        max_value=last,
-        key=keys.END,
-        bind="query-params",
-        format="YYYY-MM-DD",
-        help=period_help,
-    )
+    for label, key in (("From", keys.START), ("To", keys.END)):
+        sidebar.date_input(
+            label,
+            value=None,
+            min_value=first,
+            max_value=last,
+            key=key,
+            bind="query-params",
+            format="YYYY-MM-DD",
+            help="Infusion dates, inclusive. Default: the three years to the extract date.",
+        )
     labels = sorted(policy().labels.values(), key=lambda label: (label != access.OWN_CENTRE, label))
     sidebar.multiselect("Centre", labels, key=keys.CENTRE, bind="query-params", placeholder="All centres")
     sidebar.multiselect(
