@@ -34,6 +34,19 @@ def _readable(figure: go.Figure) -> go.Figure:
     return figure
 
 
+def describe(figure: go.Figure) -> str:
+    """A chart's accessible name, in the words on its axes and legend: what is plotted against what, and which
+    series (WCAG 2.2 1.1.1; the table beside each chart carries the figures). Words only, never a value, so a name
+    discloses nothing the chart does not already show."""
+    axes = [a for a in (figure.layout.yaxis.title.text, figure.layout.xaxis.title.text) if a]
+    if any(t.type == "heatmap" for t in figure.data):
+        plotted = "Heat map of counts by " + " and ".join(axes)
+    else:
+        plotted = " against ".join(axes) or "Chart"
+    series = list(dict.fromkeys(t.name for t in figure.data if t.name and t.showlegend is not False))
+    return f"{plotted}. Series: {', '.join(series)}." if series else f"{plotted}."
+
+
 def _least(values: pl.Series) -> float:
     """The smallest value shown (0 when there is none)."""
     shown = values.drop_nulls().to_list()

@@ -61,7 +61,29 @@ COLUMN_LABELS = {
     "exceptions": "Exceptions",
     "patients": "Patients",
     "reason": "Reason",
+    "admissions": "Admissions",
+    "days": "Days",
+    "measure": "Measure",
+    "exception": "Exception",
+    "referred": "Referred",
+    "approved": "Approved",
+    "infused": "Infused",
+    "centre_line": "Mean",
+    "lower_3_sigma": "Lower 3-sigma limit",
+    "upper_3_sigma": "Upper 3-sigma limit",
+    "lower_2_sigma": "Lower 2-sigma limit",
+    "upper_2_sigma": "Upper 2-sigma limit",
 }
+PERCENT_COLUMNS = (
+    "rate",
+    "ci_low",
+    "ci_high",
+    "centre_line",
+    "lower_3_sigma",
+    "upper_3_sigma",
+    "lower_2_sigma",
+    "upper_2_sigma",
+)
 
 
 def quarter(day: dt.date) -> str:

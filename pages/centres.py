@@ -52,7 +52,7 @@ if profile.filter(pl.col("flag") == metrics.rates.INSUFFICIENT_FOLLOW_UP).height
     st.info("Day-30 follow-up is under 90% at this centre: its outcomes are shown but not flagged.")
 
 st.subheader("Every metric against England")
-st.plotly_chart(charts.centre_profile(profile), key="centre_profile")
+ui.chart(charts.centre_profile(profile), key="centre_profile", name="Every metric at this centre against England")
 ui.table(
     shown,
     "centre_profile_table",
@@ -77,9 +77,11 @@ with left:
     st.subheader("Product mix")
     mix = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "product_code"))
     if not ui.empty_notice(mix, "infusions"):
-        st.plotly_chart(
+        ui.chart(
             charts.stacked_bars(ui.words(mix), "quarter", "infusions", "product_code", "Quarter", "Infusions"),
             key="centre_products",
+            name="Infusions at this centre per quarter, by product",
+            figures=ui.words(mix),
         )
 with right:
     st.subheader("NICE TA mix")

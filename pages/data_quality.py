@@ -36,7 +36,11 @@ if below.height:
     )
 
 st.subheader("Follow-up completeness by centre")
-st.plotly_chart(charts.followup_completeness(by_centre, threshold), key="completeness_chart")
+ui.chart(
+    charts.followup_completeness(by_centre, threshold),
+    key="completeness_chart",
+    name="Day-30 follow-up completeness by centre",
+)
 
 table = (
     by_centre.sort("below_threshold", "d30_rate", descending=[True, False], nulls_last=True)
@@ -84,9 +88,9 @@ st.dataframe(
 )
 
 
-def held_rows(reasons: pl.DataFrame) -> None:
+def held_rows(quarantined: pl.DataFrame) -> None:
     """The quarantined rows this viewer may see, filterable and downloadable."""
-    reasons = ui.patient_rows(reasons, "quarantined rows")
+    reasons = ui.patient_rows(quarantined, "quarantined rows")
     if reasons is None:
         return
     if reasons.height == 0:

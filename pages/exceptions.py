@@ -21,14 +21,16 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
     st.caption(f"{table.metric.definition} England: {ui.share(table.target)}.")
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(
+        ui.chart(
             charts.interval_dots(table.rows, "group", table.metric.title, table.target, table.metric),
             key=f"{kind}_rates",
+            name=f"{table.metric.title} by centre, with 95% intervals",
+            figures=table,
         )
     with right:
         reasons = ui.view(ui.calc(metrics.exception_reasons, kind, filters), ("group",))
         if not ui.empty_notice(reasons, f"{kind} exceptions"):
-            st.plotly_chart(
+            ui.chart(
                 charts.stacked_bars(
                     ui.words(reasons),
                     "group",
@@ -40,6 +42,8 @@ for metric_id, kind in (("travel_exception", "travel"), ("carer_exception", "car
                     horizontal=True,
                 ),
                 key=f"{kind}_reasons",
+                name=f"Reasons for {kind} exceptions by centre",
+                figures=ui.words(reasons),
             )
 
 left, right = st.columns(2)
@@ -47,16 +51,23 @@ with left:
     st.subheader("Home travel time")
     travel = ui.view(ui.calc(metrics.value_counts, "home_travel_minutes", filters, bin_width=10))
     if not ui.empty_notice(travel, "travel times"):
-        st.plotly_chart(
+        ui.chart(
             charts.bars_with_line(travel, "value", "infusions", 120, "2 hours", "Minutes from home", "Infusions"),
             key="travel_minutes",
+            name="Home travel time in minutes",
+            figures=travel,
+            labels={"value": "Minutes from home (10-minute bands)"},
         )
 with right:
     st.subheader("Days within 2 hours after discharge")
     stay = ui.view(ui.calc(metrics.value_counts, "nearby_stay_days", filters))
     if not ui.empty_notice(stay, "nearby stays"):
-        st.plotly_chart(
-            charts.bars_with_line(stay, "value", "infusions", 13.5, "14 days", "Days", "Infusions"), key="nearby_days"
+        ui.chart(
+            charts.bars_with_line(stay, "value", "infusions", 13.5, "14 days", "Days", "Infusions"),
+            key="nearby_days",
+            name="Days within 2 hours after discharge",
+            figures=stay,
+            labels={"value": "Days within 2 hours"},
         )
 
 st.subheader("Trend")
@@ -71,7 +82,7 @@ trend = pl.concat(
 if not ui.empty_notice(trend, "quarters"):
     figure = charts.lines(ui.words(trend), "quarter", "rate", "exception", "Quarter of infusion", "Exception rate")
     figure.update_layout(yaxis_tickformat=".0%")
-    st.plotly_chart(figure, key="exception_trend")
+    ui.chart(figure, key="exception_trend", name="Travel and carer exception rates by quarter", figures=ui.words(trend))
 
 st.subheader("The exception episodes")
 episodes = ui.patient_rows(ui.calc(metrics.exception_episodes, filters), "exception episodes")

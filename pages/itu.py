@@ -11,8 +11,12 @@ ui.period_note(data, filters)
 adjust, overdispersion = ui.adjustment_picker("itu_admission")
 table = ui.metric("itu_admission", by="centre", filters=filters, adjust=adjust, overdispersion=overdispersion)
 st.caption(f"{table.metric.definition} Click a centre to open its page.")
-st.plotly_chart(
-    charts.funnel(table), key="itu_funnel", on_select=ui.drill_down_to_centre("itu_funnel"), selection_mode="points"
+ui.chart(
+    charts.funnel(table),
+    key="itu_funnel",
+    name="Funnel plot of ITU admission by centre",
+    on_select=ui.drill_down_to_centre("itu_funnel"),
+    selection_mode="points",
 )
 ui.how_to_read("funnel")
 
@@ -22,11 +26,13 @@ with left:
     reasons = ui.view(ui.calc(metrics.itu_reasons, filters), ("group",))
     if not ui.empty_notice(reasons, "ITU admissions"):
         colours = {"CRS": "#005EB8", "ICANS": "#7C2855", "infection": "#ED8B00", "other": "#768692"}
-        st.plotly_chart(
+        ui.chart(
             charts.stacked_bars(
                 reasons, "group", "admissions", "reason", "Centre", "Admissions", colours, horizontal=True
             ),
             key="itu_reasons",
+            name="Reasons for ITU admission by centre",
+            figures=reasons,
         )
 with right:
     st.subheader("ITU after ICANS grade 2 or more")
@@ -37,8 +43,11 @@ with right:
     after = ui.view(ui.calc(metrics.itu_after_icans2, filters), ("group",))
     england = ui.view(ui.calc(metrics.itu_after_icans2, filters.without("centre"), by=None))
     if not ui.empty_notice(after, "patients with ICANS grade 2 or more"):
-        st.plotly_chart(
-            charts.interval_dots(after, "group", "Admitted to ITU", england["rate"][0]), key="itu_after_icans"
+        ui.chart(
+            charts.interval_dots(after, "group", "Admitted to ITU", england["rate"][0]),
+            key="itu_after_icans",
+            name="ITU admission after ICANS grade 2 or more, by centre",
+            figures=after,
         )
 
 timing = ui.view(ui.calc(metrics.itu_timing, filters))
@@ -51,9 +60,11 @@ for column, measure, title in (
     with column:
         st.subheader(title)
         if not ui.empty_notice(part, "admissions"):
-            st.plotly_chart(
+            ui.chart(
                 charts.bars_with_line(part, "days", "admissions", None, "", "Days", "Admissions"),
                 key=f"itu_{measure.replace(' ', '_')}",
+                name=title,
+                figures=part.select("days", "admissions"),
             )
 
 st.subheader("The table behind the funnel")

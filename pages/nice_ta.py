@@ -13,18 +13,23 @@ ui.period_note(data, filters)
 st.subheader("Infusions by TA per quarter")
 by_ta = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "ta_code"))
 if not ui.empty_notice(by_ta, "infusions"):
-    st.plotly_chart(
+    ui.chart(
         charts.stacked_bars(
             ui.words(by_ta), "quarter", "infusions", "ta_code", "Quarter", "Infusions", ui.ta_colours()
         ),
         key="ta_by_quarter",
+        name="Infusions by NICE TA per quarter",
+        figures=ui.words(by_ta),
     )
 
 st.subheader("Centre by TA")
-matrix = ui.view(ui.calc(metrics.infusions_by, filters, "centre_code", "ta_code"), ("centre_code",))
+matrix = ui.words(ui.view(ui.calc(metrics.infusions_by, filters, "centre_code", "ta_code"), ("centre_code",)))
 if not ui.empty_notice(matrix, "infusions"):
-    st.plotly_chart(
-        charts.heatmap(ui.words(matrix), "ta_code", "centre_code", "infusions", "NICE TA", "Centre"), key="centre_by_ta"
+    ui.chart(
+        charts.heatmap(matrix, "ta_code", "centre_code", "infusions", "NICE TA", "Centre"),
+        key="centre_by_ta",
+        name="Infusions by centre and NICE TA",
+        figures=matrix,
     )
 
 st.subheader("Infusions outside their TA")
@@ -62,7 +67,9 @@ if not ui.empty_notice(pipeline, "referrals"):
         order=["referred", "approved", "infused"],
     )
     figure.update_layout(barmode="group")
-    st.plotly_chart(figure, key="pipeline")
+    ui.chart(
+        figure, key="pipeline", name="Referrals, approvals and infusions", figures=pipeline, labels={"group": "Panel"}
+    )
     st.caption(
         "Conversion: "
         + "; ".join(
@@ -97,4 +104,4 @@ if trend.height:
         index="quarter", on=["median_days", "p90_days"], variable_name="measure", value_name="days"
     ).with_columns(pl.col("measure").replace({"median_days": "median", "p90_days": "90th centile"}))
     figure = charts.lines(ui.words(long), "quarter", "days", "measure", "Quarter of referral", "Days to review")
-    st.plotly_chart(figure, key="cart12_trend")
+    ui.chart(figure, key="cart12_trend", name="Days from referral to panel review by quarter")

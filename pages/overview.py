@@ -66,10 +66,11 @@ for index, row in enumerate(found):
 st.subheader("Infusions per quarter, by product")
 volume = ui.view(ui.calc(metrics.infusions_by, filters, "quarter", "product_code"))
 if not ui.empty_notice(volume, "infusions"):
-    st.plotly_chart(
+    ui.chart(
         charts.stacked_bars(
             ui.words(volume), "quarter", "infusions", "product_code", "Quarter of infusion", "Infusions"
         ),
         key="volume_chart",
+        name="Infusions per quarter, by product",
     )
     ui.table(volume, "volume_table", "infusions_by_quarter.csv")

@@ -27,7 +27,9 @@ if len(filters.product) != 1:
             width="stretch",
         )
     st.subheader("Toxicity by product")
-    st.plotly_chart(charts.product_profile(profile), key="product_profile")
+    ui.chart(
+        charts.product_profile(profile), key="product_profile", name="Toxicity of each product, with 95% intervals"
+    )
     ui.table(
         presenter.side_by_side(profile),
         "products_side_by_side",
@@ -44,15 +46,19 @@ left, right = st.columns(2)
 with left:
     st.subheader("Infusions per quarter, by TA")
     if not ui.empty_notice(volume, "infusions"):
-        st.plotly_chart(
+        ui.chart(
             charts.stacked_bars(
                 ui.words(volume), "quarter", "infusions", "ta_code", "Quarter", "Infusions", ui.ta_colours()
             ),
             key="product_volume",
+            name="Infusions of this product per quarter, by TA",
+            figures=ui.words(volume),
         )
 with right:
     st.subheader("Against the other products")
-    st.plotly_chart(charts.product_profile(profile), key="product_profile")
+    ui.chart(
+        charts.product_profile(profile), key="product_profile", name="Toxicity of each product, with 95% intervals"
+    )
 
 st.subheader("Centres using this product")
 metric_id = ui.metric_picker(list(TOXICITY), "icans_severe")
@@ -61,9 +67,11 @@ st.caption(
     f"Crude rates among {product} patients; the target is England's {product} rate "
     f"({ui.share(within.target)}). Click a centre to open its page."
 )
-st.plotly_chart(
+ui.chart(
     charts.funnel(within),
     key="product_funnel",
+    name="Funnel plot of centres using this product",
+    figures=within,
     on_select=ui.drill_down_to_centre("product_funnel"),
     selection_mode="points",
 )

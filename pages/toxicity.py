@@ -36,8 +36,12 @@ elif table.dispersion:
         f"; no spread between centres beyond chance (dispersion ratio {table.dispersion.phi:.2f}), so the "
         "limits are not widened"
     )
-st.plotly_chart(
-    charts.funnel(table), key="funnel", on_select=ui.drill_down_to_centre("funnel"), selection_mode="points"
+ui.chart(
+    charts.funnel(table),
+    key="funnel",
+    name=f"Funnel plot of {table.metric.title} by centre",
+    on_select=ui.drill_down_to_centre("funnel"),
+    selection_mode="points",
 )
 st.caption(
     caption + ", drawn where the exact test changes its answer. Worse than expected in warm colours, better "
@@ -55,13 +59,20 @@ if withheld:
 left, right = st.columns(2)
 with left:
     st.subheader("Centres ranked")
-    st.plotly_chart(charts.caterpillar(table), key="caterpillar")
+    ui.chart(
+        charts.caterpillar(table), key="caterpillar", name=f"{table.metric.title} by centre, ranked, with intervals"
+    )
     ui.how_to_read("caterpillar")
 with right:
     st.subheader("England by quarter (SPC)")
     chart, signals = ui.disclosed(metrics.quarterly, metric_id, filters)
     if not ui.empty_notice(chart, "quarters with data"):
-        st.plotly_chart(charts.spc(chart, signals, table.metric.title), key="spc")
+        ui.chart(
+            charts.spc(chart, signals, table.metric.title),
+            key="spc",
+            name=f"Control chart of {table.metric.title} in England by quarter",
+            figures=ui.words(chart),
+        )
         ui.how_to_read("spc")
         for s in signals:
             st.markdown(

@@ -39,12 +39,28 @@ def test_every_page_loads_without_error_and_passes_an_accessibility_audit(served
     assert page.get_by_text("Synthetic data: invented centres").is_visible()
     if path != "data-quality":  # by extract date, not by infusion period
         assert page.get_by_text("Period: infusions from").first.is_visible()  # every page states its period
-    # Every chart drawn before the picture is taken.
+    # Every chart drawn before the picture is taken (every page has one, but Centres before one is picked).
+    least = 0 if path == "centres" else 1
     page.wait_for_function(
+        f"document.querySelectorAll('.stPlotlyChart').length >= {least} && "
         "document.querySelectorAll('.stPlotlyChart').length === "
         "document.querySelectorAll('.stPlotlyChart .js-plotly-plot .plot-container').length",
         timeout=30_000,
     )
+    # Every chart has an accessible name in words (a screen reader announces a figure, not "graphics"), and
+    # every chart has a table of its figures on the page.
+    names = page.evaluate(
+        """() => [...document.querySelectorAll('.stPlotlyChart')]
+            .map(e => [e.getAttribute('role'), e.getAttribute('aria-label') || ''])"""
+    )
+    assert len(names) >= least
+    for role, name in names:
+        assert role == "figure" and len(name.split()) >= 4, (role, name)
+        assert not any(raw in name for raw in ("_", "product_mix", "ci_low")), name
+    figures = page.locator("[data-testid='stExpander']", has_text="The figures in this chart")
+    if figures.count():
+        figures.first.locator("summary").click()
+        figures.first.locator("[data-testid='stDataFrame']").wait_for()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{path}.png", full_page=True)
     # What a person sees first at three sizes (saved for a look), with no text cut short and nothing wider

@@ -28,6 +28,7 @@ from dashboard.ui.signin import deny, gate, policy, set_policy, sign_in
 from dashboard.ui.url_state import choices, current_filters, current_view, share_link, sidebar_filters, url_query
 from dashboard.ui.widgets import (
     adjustment_picker,
+    chart,
     empty_notice,
     how_to_read,
     metric_picker,
@@ -48,6 +49,7 @@ __all__ = [
     "adjustment_picker",
     "audit_entries",
     "calc",
+    "chart",
     "choices",
     "current_filters",
     "current_view",

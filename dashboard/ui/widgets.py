@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 from streamlit.elements.lib.column_types import ColumnConfig
@@ -94,6 +97,7 @@ def table(
     chosen = gate()
     shown = wording.readable(frame, dataset()["nice_ta"])
     labels: dict[str, ColumnSpec] = {c: wording.COLUMN_LABELS[c] for c in shown.columns if c in wording.COLUMN_LABELS}
+    labels |= {c: percent(wording.COLUMN_LABELS[c]) for c in wording.PERCENT_COLUMNS if c in shown.columns}
     st.dataframe(chosen.as_text(shown), key=key, hide_index=True, column_config={**labels, **column_config} or None)
     download(
         "Download CSV",
@@ -203,3 +207,24 @@ def empty_notice(frame: pl.DataFrame, what: str) -> bool:
         )
         return True
     return False
+
+
+def chart(
+    figure: go.Figure,
+    key: str,
+    name: str,
+    figures: pl.DataFrame | metrics.MetricTable | None = None,
+    labels: dict[str, ColumnSpec] | None = None,
+    **options: Any,
+) -> Any:
+    """Every chart through here, so each has an accessible name (WCAG 2.2 AA: what it shows, in the page's words,
+    then its axes and series) and, unless the page shows its table elsewhere, the figures it plots in a table
+    beneath (a text alternative a screen reader can walk, and the numbers behind the picture for everyone)."""
+    drawn = st.plotly_chart(figure, key=key, alt=f"{name}. {charts.describe(figure)}", **options)
+    if figures is not None:
+        with st.expander("The figures in this chart"):
+            if isinstance(figures, metrics.MetricTable):
+                metric_table(figures, f"{key}_figures", f"{key}.csv")
+            else:
+                table(figures, f"{key}_figures", f"{key}.csv", None, **(labels or {}))
+    return drawn
