@@ -23,6 +23,7 @@ data = ui.open_dataset()
 viewer = ui.sign_in(data)  # stops here with "access denied" for anyone not on the access list
 ui.set_policy(data, viewer)
 st.session_state[keys.PAGE] = page.url_path
+ui.page_style()
 ui.synthetic_banner(data)
 ui.freshness_notice(data)
 navigation = st.sidebar.container()

@@ -339,3 +339,25 @@ def test_the_data_quality_page_shows_held_rows_and_offers_them_for_download(serv
     saved = tmp_path / "quarantine.csv"
     download.value.save_as(saved)
     assert saved.read_text(encoding="utf-8-sig").count("\n") == 20  # header and 19 held rows
+
+
+def test_a_keyboard_user_skips_to_the_page_and_reaches_the_first_signal_in_a_few_presses(served_sample, browser):
+    """WCAG 2.4.1: a skip link first in the tab order (Streamlit's own); signals look like links and wrap on a
+    phone."""
+    page = open_page(browser, f"{served_sample.url}/overview", height=720)
+    page.locator(".st-key-signal_0").wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.innerText") == "Skip to main content"
+    page.keyboard.press("Enter")
+    for _ in range(15):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.closest('.st-key-signal_0') !== null"):
+            break
+    else:
+        raise AssertionError("the first signal is more than 15 tab presses past the skip link")
+    signal = page.locator(".st-key-signal_0 button p")
+    style = signal.evaluate("e => [getComputedStyle(e).textDecorationLine, getComputedStyle(e).color]")
+    assert style == ["underline", "rgb(0, 94, 184)"], style  # underlined, NHS blue (6.7:1 on white)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    assert signal.evaluate("e => e.scrollWidth <= e.clientWidth && e.getBoundingClientRect().right <= innerWidth")

@@ -228,3 +228,18 @@ def chart(
             else:
                 table(figures, f"{key}_figures", f"{key}.csv", None, **(labels or {}))
     return drawn
+
+
+# Signals drawn as links (underlined, link blue, left-aligned so they wrap like text on a phone): they take you
+# somewhere rather than change something here. (Streamlit draws its own "Skip to main content" link first in the
+# tab order, to the main content: WCAG 2.4.1.)
+_STYLE = """<style>
+[class*="st-key-signal_"] button { justify-content: flex-start; }
+[class*="st-key-signal_"] button p { color: #005EB8; text-decoration: underline; text-underline-offset: 3px;
+  text-align: left; }
+[class*="st-key-signal_"] button:hover p { color: #003087; text-decoration-thickness: 2px; }
+</style>"""
+
+
+def page_style() -> None:
+    st.html(_STYLE)  # a <style> alone takes no space on the page
