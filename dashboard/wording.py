@@ -86,6 +86,17 @@ PERCENT_COLUMNS = (
 )
 
 
+def one_decimal(frame: pl.DataFrame) -> pl.DataFrame:
+    """Fractions shown as percentages rounded to 3 places, so that a table's percent format shows one decimal
+    ("66.7%", not "66.67%"); downloads keep every digit."""
+    shares = [
+        c
+        for c, kind in frame.schema.items()
+        if kind.is_float() and (c in PERCENT_COLUMNS or c.endswith(("_rate", "_share")))
+    ]
+    return frame.with_columns(pl.col(shares).round(3)) if shares else frame
+
+
 def quarter(day: dt.date) -> str:
     """2025-07-01 -> "2025 Q3"."""
     return f"{day.year} Q{(day.month - 1) // 3 + 1}"

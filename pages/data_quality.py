@@ -5,7 +5,7 @@ import datetime as dt
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, exports, metrics, ui
+from dashboard import charts, exports, metrics, ui, wording
 
 data = ui.dataset()
 st.title("Data quality")
@@ -66,7 +66,7 @@ table = (
 )
 st.dataframe(
     ui.gate()
-    .as_text(table)
+    .as_text(wording.one_decimal(table))
     .to_pandas()
     .style.apply(lambda row: ["background-color: #FDECEA" if row["below_threshold"] else ""] * len(row), axis=1),
     key="completeness_table",

@@ -95,3 +95,14 @@ def test_the_pure_core_never_imports_streamlit():
         )
     ]
     assert [str(p) for p in core if any(i.split(".")[0] == "streamlit" for i in _imports(p))] == []
+
+
+def test_pages_read_no_database_and_touch_no_file():
+    """Pages stay thin: figures reach them through dashboard.ui (cached per data version), never from the store."""
+    forbidden = ("sqlalchemy", "dashboard.store", "dashboard.loaders", "dashboard.ingest", "dashboard.quarantine")
+    scripts = [*ROOT.glob("pages/*.py"), ROOT / "streamlit_app.py"]
+    reads = {
+        str(p.relative_to(ROOT)): sorted(i for i in _imports(p) if i.startswith(forbidden) or i in ("os", "pathlib"))
+        for p in scripts
+    }
+    assert {p: i for p, i in reads.items() if i} == {}

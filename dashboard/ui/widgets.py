@@ -98,7 +98,12 @@ def table(
     shown = wording.readable(frame, dataset()["nice_ta"])
     labels: dict[str, ColumnSpec] = {c: wording.COLUMN_LABELS[c] for c in shown.columns if c in wording.COLUMN_LABELS}
     labels |= {c: percent(wording.COLUMN_LABELS[c]) for c in wording.PERCENT_COLUMNS if c in shown.columns}
-    st.dataframe(chosen.as_text(shown), key=key, hide_index=True, column_config={**labels, **column_config} or None)
+    st.dataframe(
+        chosen.as_text(wording.one_decimal(shown)),
+        key=key,
+        hide_index=True,
+        column_config={**labels, **column_config} or None,
+    )
     download(
         "Download CSV",
         lambda: chosen.csv(shown),
@@ -118,7 +123,7 @@ def metric_table(table: metrics.MetricTable, key: str, file_name: str, caption: 
     chosen = gate()
     shown = presenter.metric_rows(table)
     st.dataframe(
-        chosen.as_text(shown),
+        chosen.as_text(wording.one_decimal(shown)),
         key=key,
         hide_index=True,
         column_config={
