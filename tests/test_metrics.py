@@ -9,9 +9,11 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from dashboard import metrics, stats
 from dashboard.filters import Choices, Filters, parse
+from dashboard.loaders import Dataset
 from dashboard.metrics.definitions import PROPORTION_IDS
 from tests import fixtures as fx
 from tests.conftest import run_cli
@@ -510,3 +512,40 @@ def test_funnel_limits_agree_with_a_direct_scipy_computation(n, target):
         low, high = direct((1 - level) / 2)
         assert limits[f"limit_{key}_low"][0] == pytest.approx(low, abs=1e-9)
         assert limits[f"limit_{key}_high"][0] == pytest.approx(high, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def generated() -> Dataset:
+    return fx.generated(3_000, seed=5)  # the sample's generator, another seed
+
+
+COUNTED_FILTERS = [
+    Filters(),
+    Filters(start=dt.date(2024, 1, 1), end=dt.date(2026, 9, 30)),
+    Filters(centre=("MID02",)),
+    Filters(centre=("LDN03", "NEY05"), product=("axi-cel",)),
+    Filters(product=("tisa-cel",), age=("children", "tya")),
+    Filters(ta=("TA872",), start=dt.date(2026, 9, 1), end=dt.date(2026, 9, 30)),  # one month: tiny counts
+    Filters(start=dt.date(2030, 1, 1)),  # nothing in view
+]
+
+
+@pytest.mark.parametrize("filters", COUNTED_FILTERS, ids=str)
+def test_counts_per_centre_product_and_quarter_give_every_metric_exactly_as_the_episodes_do(generated, filters):
+    """The signals read every metric from one pass of counts (rates.counts); each table must be the one a page
+    computes from the episodes: counts, rates, expected, limits, p-values and flags, for every grouping it serves."""
+    as_of = generated.extract_date
+    counts = metrics.rates.counts(generated, filters, as_of)
+    for metric_id in PROPORTION_IDS:
+        for by in (None, "centre", "product", "quarter"):
+            for adjust in ("crude", "product_mix") if by == "centre" else ("crude",):  # the ratio matters by centre
+                options = {"by": by, "filters": filters, "as_of": as_of, "adjust": adjust}
+                from_episodes = metrics.rates.compute(generated, metric_id, **options)
+                from_counts = metrics.rates.compute(generated, metric_id, counts=counts, **options)
+                where = (metric_id, by, adjust)
+                assert from_counts.target == (from_episodes.target and pytest.approx(from_episodes.target)), where
+                assert from_counts.national == from_episodes.national, where
+                assert_frame_equal(from_counts.rows, from_episodes.rows, rel_tol=1e-9, check_dtypes=False), where
+                if from_episodes.limits is not None:  # drawn only; each centre's own limits are in its row
+                    ends = [(f["size"].min(), f["size"].max()) for f in (from_counts.limits, from_episodes.limits)]
+                    assert ends[0] == pytest.approx(ends[1]), where

@@ -45,12 +45,16 @@ def signals(
     """One row per signal (SIGNAL_SCHEMA), found in the figures the view discloses, worst first. (Counts that are
     not a metric table's, such as outside-TA infusions by reason, are suppressed by the gate with the records.)"""
     filters = filters or Filters()
+    as_of = as_of or dataset.extract_date or dt.date.today()
+    counts = rates.counts(dataset, filters, as_of)  # one pass over the episodes for every metric below
     found: list[dict] = []
     period = {"period_start": filters.start, "period_end": filters.end}
     for metric in proportions().values():
         if metric.id.startswith("followup_"):
             continue
-        table = disclose(rates.compute(dataset, metric.id, by="centre", filters=filters, as_of=as_of, adjust=adjust))
+        table = disclose(
+            rates.compute(dataset, metric.id, by="centre", filters=filters, as_of=as_of, adjust=adjust, counts=counts)
+        )
         for row in table.rows.iter_rows(named=True):
             severity = metric.concern(row["flag"])
             if severity:
@@ -73,7 +77,7 @@ def signals(
                     }
                 )
         if metric.is_outcome:
-            _, spc = rates.quarterly(dataset, metric.id, filters, as_of, disclose)
+            _, spc = rates.quarterly(dataset, metric.id, filters, as_of, disclose, counts)
             for s in spc:
                 worse = (s["direction"] == "high") == metric.higher_is_worse
                 found.append(
@@ -88,7 +92,9 @@ def signals(
                     }
                 )
     completeness = disclose(
-        rates.compute(dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of, adjust=adjust)
+        rates.compute(
+            dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of, adjust=adjust, counts=counts
+        )
     )
     for row in completeness.rows.filter(pl.col("rate") < rates.COMPLETENESS_THRESHOLD).iter_rows(named=True):
         found.append(
