@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import polars as pl
@@ -10,6 +13,8 @@ import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
+from dashboard import store
+from dashboard.ui import session
 from tests.conftest import PROJECT_ROOT, SAMPLE
 
 PAGES = sorted(p.name for p in (PROJECT_ROOT / "pages").glob("*.py"))
@@ -92,3 +97,43 @@ def test_an_unavailable_store_shows_a_clear_message(monkeypatch):
     app = run_app(monkeypatch, "postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert not app.exception
     assert "data store is unavailable" in app.error[0].value
+
+
+def test_a_new_data_version_is_prepared_in_the_background_while_pages_show_the_last(monkeypatch, seeded_sqlite):
+    """The first visitor after an ingest does not wait for the new version's snapshot, frames, episode table and
+    signals: the run shows the version on show, the new one is prepared off the run and shown once ready."""
+
+    def caption(app: AppTest) -> str:
+        return next(c.value for c in app.caption if "data version" in c.value)
+
+    app = run_app(monkeypatch, seeded_sqlite)
+    assert "data version 1" in caption(app)
+
+    loading = threading.Event()
+    slow = session.load_dataset
+
+    def load_slowly(engine, version=None):
+        loading.set()
+        time.sleep(4)  # a million infusions' snapshot, validation and episode table
+        return slow(engine, version)
+
+    monkeypatch.setattr(session, "load_dataset", load_slowly)
+    writer = sqlite3.connect(seeded_sqlite.removeprefix("sqlite:///"))
+    writer.execute("UPDATE dataset SET data_version = 2")
+    writer.commit()
+    writer.close()
+    # As if VERSION_CHECK_SECONDS had passed: runs ask the store.
+    monkeypatch.setattr(session, "_data_version", lambda url: store.data_version(store.engine_for(url)))
+
+    started = time.monotonic()
+    app = run_app(monkeypatch, seeded_sqlite)  # a new visitor
+    took = time.monotonic() - started
+    assert not app.exception, app.exception
+    assert loading.wait(5), "version 2 is being prepared"
+    assert "data version 1" in caption(app) and took < 3, took  # shown at once, not after the 4 s load
+
+    deadline = time.monotonic() + 30
+    while session._on_show().get(seeded_sqlite) != 2:
+        assert time.monotonic() < deadline, "version 2 was never made ready"
+        time.sleep(0.2)
+    assert "data version 2" in caption(run_app(monkeypatch, seeded_sqlite))

@@ -346,16 +346,22 @@ def test_a_keyboard_user_skips_to_the_page_and_reaches_the_first_signal_in_a_few
     phone."""
     page = open_page(browser, f"{served_sample.url}/overview", height=720)
     page.locator(".st-key-signal_0").wait_for()
+    wait_idle(page)
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.innerText") == "Skip to main content"
     page.keyboard.press("Enter")
+    wait_idle(page)
+    page.locator(".st-key-signal_0 button").wait_for()
+    passed = []
     for _ in range(15):
         page.keyboard.press("Tab")
         if page.evaluate("() => document.activeElement.closest('.st-key-signal_0') !== null"):
             break
+        passed.append(page.evaluate("() => (document.activeElement.innerText || '').slice(0, 40)"))
     else:
-        raise AssertionError("the first signal is more than 15 tab presses past the skip link")
+        raise AssertionError(f"the first signal is more than 15 tab presses past the skip link: {passed}")
     signal = page.locator(".st-key-signal_0 button p")
+    page.mouse.move(0, 0)  # no hover
     style = signal.evaluate("e => [getComputedStyle(e).textDecorationLine, getComputedStyle(e).color]")
     assert style == ["underline", "rgb(0, 94, 184)"], style  # underlined, NHS blue (6.7:1 on white)
     page.set_viewport_size({"width": 390, "height": 844})

@@ -13,7 +13,7 @@ from dashboard import gate as gate_module
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
 from dashboard.ui import keys
-from dashboard.ui.session import VERSION_CHECK_SECONDS, dataset_of, run_version
+from dashboard.ui.session import VERSION_CHECK_SECONDS, WARM, dataset_of, run_version
 from dashboard.ui.signin import gate, policy
 from dashboard.ui.url_state import current_filters, current_view
 
@@ -79,6 +79,15 @@ def headlines(filters: Filters) -> pl.DataFrame:
 @st.cache_resource(max_entries=64, show_spinner="Looking for signals…")
 def _signals(url: str, version: int, filters: Filters, suppress: bool) -> pl.DataFrame:
     return metrics.signals(dataset_of(url, version), filters, disclose=_disclose(suppress))
+
+
+def _default_signals(url: str, version: int, data: Dataset) -> None:
+    """A new data version's signals for the default period, national and suppressed: the overview's first view."""
+    for suppress in (False, True):
+        _signals(url, version, Filters().dated(data.extract_date), suppress)
+
+
+WARM.append(_default_signals)
 
 
 def signals(filters: Filters) -> list[dict]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 
 import sqlalchemy as sa
 import streamlit as st
@@ -16,6 +18,9 @@ from dashboard.ui import keys
 # How stale a page may be after an ingest: the store is asked at most this often, never on each rerun.
 VERSION_CHECK_SECONDS = float(os.environ.get("CARTGOV_VERSION_CHECK_SECONDS", "30"))
 log = logging.getLogger(__name__)
+_LOCK = threading.Lock()
+# What else a new data version needs before it is shown (figures.py adds its default signals): (url, version, data).
+WARM: list[Callable[[str, int, Dataset], object]] = []
 
 
 @st.cache_data(ttl=VERSION_CHECK_SECONDS, show_spinner=False)
@@ -36,11 +41,58 @@ def _unprepared() -> dict[tuple[str, int], tuple[float, int, str]]:
     return {}
 
 
+@st.cache_resource(show_spinner=False)
+def _on_show() -> dict[str, int]:
+    """Per store, the newest data version ready in memory: what pages show while a newer one is prepared."""
+    return {}
+
+
+@st.cache_resource(show_spinner=False)
+def _preparing() -> dict[tuple[str, int], threading.Thread]:
+    return {}
+
+
+def _prepare(url: str, version: int) -> None:
+    """Load a new data version (snapshot, frames, episode table) and find its default signals, off every visitor's
+    run; sessions keep the version on show until it is ready (or, when it cannot be, with the notice)."""
+    try:
+        data = _dataset(url, version)
+        for warm in WARM:
+            warm(url, version, data)
+        _on_show()[url] = max(version, _on_show().get(url, 0))
+        _unprepared().pop((url, version), None)
+    except SnapshotError as error:
+        log.warning("%s; showing version %d meanwhile", error, _on_show()[url])
+        _unprepared()[(url, version)] = (time.monotonic(), _on_show()[url], error.reason)
+    except Exception:
+        log.exception("data version %d could not be prepared", version)
+    finally:
+        _preparing().pop((url, version), None)
+
+
+def _prepare_in_background(url: str, version: int) -> None:
+    with _LOCK:
+        if (url, version) in _preparing():
+            return
+        thread = threading.Thread(target=_prepare, args=(url, version), name=f"prepare-v{version}", daemon=True)
+        _preparing()[(url, version)] = thread
+    thread.start()
+
+
 def _shown_version(url: str) -> tuple[int, str | None]:
-    """The data version pages show: the store's, unless its snapshot cannot be written (a full disk), in which case
-    the newest complete snapshot stays in use and the write is retried every VERSION_CHECK_SECONDS."""
+    """The data version pages show: the store's once it is ready in memory. A new version is prepared in the
+    background while the one on show stays; the server's first visitor waits for the first. If a snapshot cannot
+    be written (a full disk), the newest complete one stays in use and the write is retried every
+    VERSION_CHECK_SECONDS."""
     version = _data_version(url)
+    shown = _on_show().get(url)
+    if shown is not None and shown >= version:
+        return shown, None
     failed = _unprepared().get((url, version))
+    if shown is not None:
+        if not failed or time.monotonic() - failed[0] >= VERSION_CHECK_SECONDS:
+            _prepare_in_background(url, version)
+        return shown, failed[2] if failed else None
     if failed:
         if time.monotonic() - failed[0] < VERSION_CHECK_SECONDS:
             return failed[1], failed[2]
@@ -56,6 +108,7 @@ def _shown_version(url: str) -> tuple[int, str | None]:
         _unprepared()[(url, version)] = (time.monotonic(), older[-1], error.reason)
         return older[-1], error.reason
     _unprepared().pop((url, version), None)
+    _on_show()[url] = version
     return version, None
 
 
