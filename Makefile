@@ -26,7 +26,7 @@ test: $(BIN)/cartgov
 	scripts/ensure-chromium
 	scripts/ensure-axe
 	@CARTGOV_TEST_DATABASE_URL="$${CARTGOV_TEST_DATABASE_URL:-$$(scripts/ensure-postgres)}" \
-	  $(BIN)/python -m pytest -n 2 --dist loadfile
+	  $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 ## lint: formatting, ruff's rules and the type checker, as CI runs them
 lint: $(BIN)/cartgov

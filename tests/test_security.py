@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from dashboard import store
 from dashboard.ingest import ingest
+from dashboard.ui import session
 from testkit.browser import IDLE, websocket_bytes
 from testkit.pages import PAGE_PATHS
 from tests.conftest import BAD_SUBMISSION, SAMPLE, run_cli, serve
@@ -328,6 +329,15 @@ def test_demo_mode_accepts_the_sample_and_refuses_it_with_one_file_more(monkeypa
     assert not _refused_in_demo_mode(_demo_app(monkeypatch, url))
     centres = (SAMPLE / "centres.csv").read_text().replace("Don Valley Royal Hospital", "Don Valley Hospital")
     ingest(store.engine_for(url), [_submission(tmp_path / "extra", {"centres.csv": centres.encode()})])
+    # The new version is prepared in the background; meanwhile the sample's version may still be shown, in demo
+    # mode, as the sample it is. Once the new version is on show, demo mode is refused.
+    meanwhile = _demo_app(monkeypatch, url)
+    if not _refused_in_demo_mode(meanwhile):
+        assert any("data version 1" in c.value for c in meanwhile.caption)
+    deadline = time.monotonic() + 60
+    while session._on_show().get(url) != 2:
+        assert time.monotonic() < deadline, "the new version was never prepared"
+        time.sleep(0.2)
     assert _refused_in_demo_mode(_demo_app(monkeypatch, url))
 
 
