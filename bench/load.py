@@ -497,6 +497,102 @@ async def drive(
     }
 
 
+def protocol_shown(frames: list[bytes]) -> dict:
+    """What a page showed, from the ForwardMsgs alone (no browser): its text, headings, exceptions, missing page."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from tests.wire import decode
+
+    h1, exceptions, dialogs = [], [], []
+    for frame in frames:
+        message = ForwardMsg()
+        message.ParseFromString(frame)
+        kind = message.WhichOneof("type")
+        if kind == "page_not_found":
+            dialogs.append(f"page not found: {message.page_not_found.page_name}")
+        if kind == "delta" and message.delta.WhichOneof("type") == "new_element":
+            element = message.delta.new_element
+            if element.WhichOneof("type") == "heading" and element.heading.tag == "h1":
+                h1.append(element.heading.body)
+            if element.WhichOneof("type") == "exception":
+                exceptions.append(f"{element.exception.type}: {element.exception.message}")
+    text = "\n".join(decode(frames).texts).replace("**", "")
+    return {"text": text, "h1": h1, "exceptions": exceptions, "dialogs": dialogs}
+
+
+async def protocol_session(
+    index: int,
+    person: Person,
+    base: str,
+    world: World,
+    forbidden: Forbidden,
+    canary: Forbidden,
+    deadline: float,
+    think: tuple[float, float],
+    timeout_s: float,
+    seed: int,
+    loads: list[Load],
+) -> None:
+    """A person reading pages over the app's websocket, one page every `think` seconds (uniform between the two)."""
+    from testkit.protocol import Session
+
+    rng = random.Random(seed * 1000 + index)
+    await asyncio.sleep(rng.uniform(0, think[1]))  # people do not all arrive in the same second
+    async with Session(base, {HEADER: person.identity}, timeout=timeout_s) as connection:
+        while time.monotonic() < deadline:
+            name, path = pick_url(person, world, rng)
+            load = Load(index, person.identity, person.role, name, path)
+            try:
+                run = await connection.run(name, path.partition("?")[2])
+                load.page_s = round(run.seconds, 3)
+                if run.status != "FINISHED_SUCCESSFULLY":
+                    load.errors.append(f"the run ended {run.status}")
+                errors, leaks = check_shown(person, name, protocol_shown(run.frames))
+                sent = b"\n".join(run.frames)
+                load.received_bytes = len(sent)
+                load.errors += errors
+                load.leaks += leaks + forbidden.leaks(sent)
+                if person.role == "national":
+                    load.canary = bool(canary.leaks(sent))
+            except Exception as error:
+                load.errors.append(f"{type(error).__name__}: {str(error).splitlines()[0][:300]}")
+            loads.append(load)
+            await asyncio.sleep(rng.uniform(*think))
+
+
+async def drive_protocol(
+    base: str,
+    sessions: int,
+    seconds: float,
+    world: World,
+    everyone: list[Person],
+    think: tuple[float, float],
+    timeout_s: float,
+    seed: int,
+    on_start,
+) -> tuple[list[Load], dict]:
+    from testkit.protocol import Session
+
+    loads: list[Load] = []
+    started = time.monotonic()
+    async with Session(base, {HEADER: everyone[0].identity}, timeout=300) as first:  # untimed: the data load
+        await first.run("overview")
+    first_s = time.monotonic() - started
+    start = on_start()
+    deadline = start + seconds
+    persons = [person_for(i, everyone) for i in range(sessions)]
+    forbidden = {p.identity: Forbidden(p, world, everyone) for p in set(persons)}
+    canary = Forbidden(next(p for p in everyone if p.role == "centre"), world, everyone)
+    await asyncio.gather(
+        *(
+            protocol_session(i, p, base, world, forbidden[p.identity], canary, deadline, think, timeout_s, seed, loads)
+            for i, p in enumerate(persons)
+        )
+    )
+    elapsed = time.monotonic() - start
+    return loads, {"first_page_s": round(first_s, 3), "elapsed_s": round(elapsed, 1), "browser_cpu_s": 0.0}
+
+
 # --- The run and its report ---
 
 
@@ -531,9 +627,12 @@ def run(
     seed: int = 1,
     workdir: Path | None = None,
     chromium: str | None = None,
+    client: str = "browser",
+    reading: tuple[float, float] = (5.0, 15.0),
 ) -> dict:
-    """Everything: store, access file, server, sessions; returns the report (a dict, JSON-ready)."""
-    chromium = chromium or chromium_path()
+    """Everything: store, access file, server, sessions; returns the report (a dict, JSON-ready). `client` is
+    "browser" (a Chromium context per session) or "protocol" (the websocket alone, a page every `reading` s)."""
+    chromium = chromium or chromium_path() if client == "browser" else None
     with contextlib.ExitStack() as stack:
         folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cartgov-load-")))
         folder.mkdir(parents=True, exist_ok=True)
@@ -561,9 +660,14 @@ def run(
         sampler.start()
         cpu_before = cpu_seconds(pid)
         try:
-            loads, timing = asyncio.run(
-                drive(base, sessions, seconds, world, everyone, think, timeout_s, seed, chromium, on_start, pid)
-            )
+            if client == "protocol":
+                loads, timing = asyncio.run(
+                    drive_protocol(base, sessions, seconds, world, everyone, reading, timeout_s, seed, on_start)
+                )
+            else:
+                loads, timing = asyncio.run(
+                    drive(base, sessions, seconds, world, everyone, think, timeout_s, seed, chromium, on_start, pid)
+                )
         finally:
             sampler.stop()
         cpu = cpu_seconds(pid) - cpu_before
@@ -603,7 +707,8 @@ def run(
         "sessions": sessions,
         "seconds": seconds,
         "tier": tier,
-        "think_s": think,
+        "client": client,
+        "think_s": think if client == "browser" else list(reading),
         "seed": seed,
         "people": [asdict(person_for(i, everyone)) for i in range(sessions)],
         "elapsed_s": timing["elapsed_s"],
@@ -663,7 +768,12 @@ def render(report: dict) -> str:
         f"(elapsed {report['elapsed_s']} s, first page of a cold server {report['first_page_s']} s): "
         f"{report['page_loads']} page loads ({report['denied_loads']} by someone not on the list), "
         f"per session {min(report['loads_per_session'])}-{max(report['loads_per_session'])}",
-        f"page time (navigation start to idle with its h1), listed people: p50 {t.get('p50_s')} s, "
+        (
+            "page run (request to script finished, over the websocket)"
+            if report.get("client") == "protocol"
+            else "page time (navigation start to idle with its h1)"
+        )
+        + f", listed people: p50 {t.get('p50_s')} s, "
         f"p95 {t.get('p95_s')} s, max {t.get('max_s')} s",
         f"checked {report['received_mib']} MiB sent over the websockets; the checks of a lead would have fired on "
         f"{report['canary']['would_have_been_leaks']} of {report['canary']['national_loads']} national loads "
@@ -704,10 +814,26 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds before the memory baseline")
     parser.add_argument("--timeout", type=float, default=120.0, help="a page not idle within this is an error (s)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--client",
+        choices=["browser", "protocol"],
+        default="browser",
+        help="protocol: sessions over the app's websocket without a browser, each reading a page for 5-15 s",
+    )
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     parser.add_argument("--workdir", type=Path, help="keep the store, access file and server log here")
     args = parser.parse_args()
-    report = run(args.sessions, args.seconds, args.tier, args.think, args.warmup, args.timeout, args.seed, args.workdir)
+    report = run(
+        args.sessions,
+        args.seconds,
+        args.tier,
+        args.think,
+        args.warmup,
+        args.timeout,
+        args.seed,
+        args.workdir,
+        client=args.client,
+    )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
