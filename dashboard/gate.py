@@ -179,7 +179,9 @@ def suppressed_metric(table: MetricTable) -> MetricTable:
     )
     dispersion = limits = None
     if table.by == "centre":
-        shown, dispersion, limits = with_funnel(shown, target, ratio_based, table.dispersion is not None)
+        shown, dispersion, limits = with_funnel(
+            shown, target, ratio_based, table.dispersion is not None, curve=table.limits is not None
+        )
         # Follow-up completeness is a gate, not a figure: a centre under it stays shown and unflagged.
         shown = shown.with_columns(
             pl.when(rows["flag"] == INSUFFICIENT_FOLLOW_UP)

@@ -130,10 +130,13 @@ def compute(
     adjust: str | None = None,
     overdispersion: bool = False,
     counts: pl.DataFrame | None = None,
+    funnel: bool = True,
+    curve: bool = True,
 ) -> MetricTable:
     """A proportion metric per group under the filters; with by='centre' the funnel limits and flags too. Given
     `counts` (from `counts()`, for these filters and as_of), it reads them instead of the episodes: the same figures
-    for a group-by of centre, product, quarter or none, from a few thousand rows instead of every infusion."""
+    for a group-by of centre, product, quarter or none, from a few thousand rows instead of every infusion. Without
+    `funnel` no centre is judged (rates alone); without `curve` the funnel is judged but not drawn (limits None)."""
     metric = catalogue()[metric_id]
     if metric.kind != "proportion":
         raise ValueError(f"{metric_id} is a summary metric; it has its own table")
@@ -183,10 +186,11 @@ def compute(
     )
     target = 1.0 if ratio_based else crude_target
 
+    judged = by == "centre" and funnel and target is not None
     rows, dispersion, limits = (
-        with_funnel(rows, target, ratio_based, overdispersion) if by == "centre" else (without_funnel(rows), None, None)
+        with_funnel(rows, target, ratio_based, overdispersion, curve) if judged else (without_funnel(rows), None, None)
     )
-    if by == "centre" and metric.is_outcome and limits is not None:
+    if judged and metric.is_outcome:
         rows = _completeness_gate(dataset, filters, as_of, rows, counts)
     rows = rows.with_columns((pl.col("denominator") < LOW_NUMBERS).alias("low_numbers")).sort("group")
     extra = ["centre_name"] if "centre_name" in rows.columns else []
@@ -206,7 +210,7 @@ def compute(
 
 
 def with_funnel(
-    rows: pl.DataFrame, target: float | None, ratio_based: bool, overdispersion: bool
+    rows: pl.DataFrame, target: float | None, ratio_based: bool, overdispersion: bool, curve: bool = True
 ) -> tuple[pl.DataFrame, stats.Dispersion | None, pl.DataFrame | None]:
     """Funnel limits at each centre's size (patients, or expected events for a ratio) and its flag, with the
     dispersion when asked for and the limits as a curve. Rows need numerator, denominator, rate, expected, ratio."""
@@ -228,7 +232,8 @@ def with_funnel(
         pl.Series("p_value", stats.p_value(observed, sizes, target, ratio_based)).fill_nan(None),
         pl.Series("flag", stats.funnel_flags(observed, sizes, target, ratio_based, tau2).tolist(), pl.Utf8),
     )
-    return rows, dispersion, stats.limits_curve(target, size.filter(counted).to_numpy(), ratio_based, tau2)
+    drawn = stats.limits_curve(target, size.filter(counted).to_numpy(), ratio_based, tau2) if curve else None
+    return rows, dispersion, drawn
 
 
 def without_funnel(rows: pl.DataFrame) -> pl.DataFrame:
@@ -252,7 +257,14 @@ def _completeness_gate(
 ) -> pl.DataFrame:
     """A centre under the day-30 completeness threshold is shown but never flagged (docs/design.md, Statistics)."""
     completeness = compute(
-        dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of, adjust="crude", counts=counts
+        dataset,
+        "followup_d30_complete",
+        by="centre",
+        filters=filters,
+        as_of=as_of,
+        adjust="crude",
+        counts=counts,
+        funnel=False,  # only its rates are read
     )
     gated = completeness.rows.filter(pl.col("rate") < COMPLETENESS_THRESHOLD)["group"]
     return rows.with_columns(

@@ -53,7 +53,9 @@ def signals(
         if metric.id.startswith("followup_"):
             continue
         table = disclose(
-            rates.compute(dataset, metric.id, by="centre", filters=filters, as_of=as_of, adjust=adjust, counts=counts)
+            rates.compute(
+                dataset, metric.id, by="centre", filters=filters, as_of=as_of, adjust=adjust, counts=counts, curve=False
+            )
         )
         for row in table.rows.iter_rows(named=True):
             severity = metric.concern(row["flag"])
@@ -93,7 +95,14 @@ def signals(
                 )
     completeness = disclose(
         rates.compute(
-            dataset, "followup_d30_complete", by="centre", filters=filters, as_of=as_of, adjust=adjust, counts=counts
+            dataset,
+            "followup_d30_complete",
+            by="centre",
+            filters=filters,
+            as_of=as_of,
+            adjust=adjust,
+            counts=counts,
+            curve=False,
         )
     )
     for row in completeness.rows.filter(pl.col("rate") < rates.COMPLETENESS_THRESHOLD).iter_rows(named=True):
