@@ -14,7 +14,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from dashboard import store
-from dashboard.ui import session
+from dashboard.ui import session, widgets
 from tests.conftest import PROJECT_ROOT, SAMPLE
 
 PAGES = sorted(p.name for p in (PROJECT_ROOT / "pages").glob("*.py"))
@@ -137,3 +137,15 @@ def test_a_new_data_version_is_prepared_in_the_background_while_pages_show_the_l
         assert time.monotonic() < deadline, "version 2 was never made ready"
         time.sleep(0.2)
     assert "data version 2" in caption(run_app(monkeypatch, seeded_sqlite))
+
+
+def test_a_long_table_shows_its_first_rows_and_says_so(monkeypatch, seeded_sqlite):
+    """Past SHOWN_ROWS a table sends only its first rows (a browser is not sent megabytes), and says how many more."""
+    monkeypatch.setattr(widgets, "SHOWN_ROWS", 5)
+    app = run_app(monkeypatch, seeded_sqlite, "exceptions.py")
+    assert not app.exception, app.exception
+    episodes = next(t for t in app.dataframe if "home_travel_minutes" in t.value.columns)
+    assert len(episodes.value) == 5
+    said = [c.value for c in app.caption if c.value.startswith("The first 5 of ")]
+    assert said and said[0].endswith("rows; the CSV holds them all."), said
+    assert int(said[0].removeprefix("The first 5 of ").split()[0].replace(",", "")) > 5

@@ -87,15 +87,23 @@ def adjustment_picker(metric_id: str) -> tuple[str, bool]:
 ColumnSpec = str | ColumnConfig | None  # a column's label, its configuration, or None to hide it
 
 
+# A table longer than this shows its first rows (at a million infusions the exception episodes alone would send
+# 6 MB to every browser that opens the page); its CSV holds every row.
+SHOWN_ROWS = 1_000
+
+
 def table(
     frame: pl.DataFrame, key: str, file_name: str, caption: str | None = None, **column_config: ColumnSpec
 ) -> None:
     """The table behind a chart (already through the gate) in words, every column labelled, with a CSV download of
-    exactly what is shown."""
+    what is shown: all of it, or, past SHOWN_ROWS, its first rows on the page and every row in the CSV."""
     if caption:
         st.caption(caption)
     chosen = gate()
-    shown = wording.readable(frame, dataset()["nice_ta"])
+    nice_ta = dataset()["nice_ta"]
+    shown = wording.readable(frame.head(SHOWN_ROWS), nice_ta)
+    if frame.height > SHOWN_ROWS:
+        st.caption(f"The first {SHOWN_ROWS:,} of {frame.height:,} rows; the CSV holds them all.")
     labels: dict[str, ColumnSpec] = {c: wording.COLUMN_LABELS[c] for c in shown.columns if c in wording.COLUMN_LABELS}
     labels |= {c: percent(wording.COLUMN_LABELS[c]) for c in wording.PERCENT_COLUMNS if c in shown.columns}
     st.dataframe(
@@ -106,7 +114,7 @@ def table(
     )
     download(
         "Download CSV",
-        lambda: chosen.csv(shown),
+        lambda: chosen.csv(wording.readable(frame, nice_ta)),
         file_name=file_name,
         mime="text/csv",
         key=f"{key}_download",
