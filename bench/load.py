@@ -501,7 +501,7 @@ def protocol_shown(frames: list[bytes]) -> dict:
     """What a page showed, from the ForwardMsgs alone (no browser): its text, headings, exceptions, missing page."""
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    from tests.wire import decode
+    from testkit.wire import decode
 
     h1, exceptions, dialogs = [], [], []
     for frame in frames:

@@ -3,7 +3,7 @@
 A session fetches the page once (for the XSRF cookie, as a browser does), opens `/_stcore/stream` with the token in
 its subprotocol and the identity header in its handshake, and asks for page runs with the BackMsg a browser sends on
 navigation. A run is timed from the request to its `script_finished`; every frame the server sent is kept, so that
-what a role was given can be decoded and checked (tests/wire.py).
+what a role was given can be decoded and checked (testkit/wire.py).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
-from tests.wire import Sent
+from testkit.wire import Sent
 
 LARGEST = 3200  # the sample's largest denominator (every infusion, all years) is under this
 TOLERANCE = 1e-9

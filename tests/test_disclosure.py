@@ -18,9 +18,9 @@ from dashboard.ingest import ingest
 from dashboard.loaders import load_dataset
 from testkit.browser import IDLE, websocket_bytes
 from testkit.pages import PAGE_PATHS
+from testkit.wire import Sent, decode, decode_pack
 from tests import attack
 from tests.conftest import SAMPLE, run_cli, serve
-from tests.wire import Sent, decode, decode_pack
 
 SECRET = "a-disclosure-test-secret"
 CENTRES = pl.read_csv(SAMPLE / "centres.csv")
