@@ -276,6 +276,9 @@ def test_one_stated_period_in_the_boxes_the_page_and_the_shared_link(served_samp
 def test_metric_pages_speak_in_words_not_identifiers(served_sample, browser, path):
     page = open_page(browser, f"{served_sample.url}/{path}")
     page.wait_for_selector(".stPlotlyChart .js-plotly-plot .plot-container", timeout=30_000)
+    wait_idle(page)  # the first run binds the pickers to the address and may run again
+    if path.startswith("toxicity"):
+        page.get_by_text("ICANS, grade 3 or more").first.wait_for()
     shown = page.locator("[data-testid='stMain']").inner_text()
     # The pickers too show words (the URL keeps the ids: the crude funnel test opens ?adjust=crude).
     for identifier in (
