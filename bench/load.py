@@ -452,6 +452,14 @@ async def session(
     await context.close()
 
 
+def _cast(sessions: int, world: World, everyone: list[Person]) -> tuple[list[Person], dict, Forbidden]:
+    """Who each session is, what each may not be sent, and the canary: a lead's checks, run on national loads."""
+    persons = [person_for(i, everyone) for i in range(sessions)]
+    forbidden = {p.identity: Forbidden(p, world, everyone) for p in set(persons)}
+    canary = Forbidden(next(p for p in everyone if p.role == "centre"), world, everyone)
+    return persons, forbidden, canary
+
+
 async def drive(
     base: str,
     sessions: int,
@@ -476,9 +484,7 @@ async def drive(
         await warm.close()
         start = on_start()
         deadline = start + seconds
-        persons = [person_for(i, everyone) for i in range(sessions)]
-        forbidden = {p.identity: Forbidden(p, world, everyone) for p in set(persons)}
-        canary = Forbidden(next(p for p in everyone if p.role == "centre"), world, everyone)
+        persons, forbidden, canary = _cast(sessions, world, everyone)
         await asyncio.gather(
             *(
                 session(
@@ -580,9 +586,7 @@ async def drive_protocol(
     first_s = time.monotonic() - started
     start = on_start()
     deadline = start + seconds
-    persons = [person_for(i, everyone) for i in range(sessions)]
-    forbidden = {p.identity: Forbidden(p, world, everyone) for p in set(persons)}
-    canary = Forbidden(next(p for p in everyone if p.role == "centre"), world, everyone)
+    persons, forbidden, canary = _cast(sessions, world, everyone)
     await asyncio.gather(
         *(
             protocol_session(i, p, base, world, forbidden[p.identity], canary, deadline, think, timeout_s, seed, loads)

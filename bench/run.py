@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -180,9 +182,6 @@ def first_visitor_after_ingest(tier: str) -> dict:
     """An ingest commits a new data version (and, as `cartgov ingest` does, writes its snapshot); then a new browser
     opens the overview. Seconds to its first chart and the version it shows; then seconds until a new browser is
     shown the new version (prepared in the background). On a copy of the tier's store."""
-    import shutil
-    import sqlite3
-
     from playwright.sync_api import sync_playwright
 
     from dashboard import store

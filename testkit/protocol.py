@@ -8,6 +8,7 @@ what a role was given can be decoded and checked (testkit/wire.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -94,7 +95,5 @@ class Session:
 
 
 async def _receive(socket: websockets.ClientConnection, timeout: float) -> bytes:
-    import asyncio
-
     data = await asyncio.wait_for(socket.recv(), timeout=max(timeout, 0.001))
     return data if isinstance(data, bytes) else data.encode()
