@@ -25,8 +25,17 @@ from dashboard import media
 
 log = logging.getLogger(__name__)
 # Command-line options outrank config files and environment variables in Streamlit. Downloads are bound to sessions
-# through the XSRF cookie (dashboard/media.py); the table toolbar's download would bypass the audit log.
-PINNED = ["--client.disableDataExport", "true", "--server.enableXsrfProtection", "true"]
+# through the XSRF cookie (dashboard/media.py); the table toolbar's download would bypass the audit log. No file
+# watcher: a served app's code does not change under it, and Streamlit's watcher walks every imported module's path
+# after every run of every session (a third of a new session's first run; issue 16).
+PINNED = [
+    "--client.disableDataExport",
+    "true",
+    "--server.enableXsrfProtection",
+    "true",
+    "--server.fileWatcherType",
+    "none",
+]
 
 
 def _refuse_clear_cache(_session: AppSession) -> None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from bench import first_paint
 from testkit.browser import IDLE
 from testkit.pages import PAGE_PATHS
 from tests.conftest import BAD_SUBMISSION, NATIONAL, PROJECT_ROOT, missing, run_cli
@@ -370,3 +371,13 @@ def test_a_keyboard_user_skips_to_the_page_and_reaches_the_first_signal_in_a_few
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(500)
     assert signal.evaluate("e => e.scrollWidth <= e.clientWidth && e.getBoundingClientRect().right <= innerWidth")
+
+
+def test_the_first_paint_bench_times_a_page_beside_its_floor(served_sample, browser):
+    """bench/first_paint.py's parts once each: the one-chart floor page served, and a load timed to its first
+    chart and to idle, for the floor and for a page of the app."""
+    with first_paint.floor_served() as floor:
+        floor_chart, floor_idle = first_paint.load(browser, floor)
+    chart, idle = first_paint.load(browser, f"{served_sample.url}/products")
+    assert 0 < floor_chart <= floor_idle < 60
+    assert 0 < chart <= idle < 60
