@@ -25,9 +25,11 @@ from dashboard import media
 
 log = logging.getLogger(__name__)
 # Command-line options outrank config files and environment variables in Streamlit. Downloads are bound to sessions
-# through the XSRF cookie (dashboard/media.py); the table toolbar's download would bypass the audit log. No file
-# watcher: a served app's code does not change under it, and Streamlit's watcher walks every imported module's path
-# after every run of every session (a third of a new session's first run; issue 16).
+# through the XSRF cookie (dashboard/media.py); the table toolbar's download would bypass the audit log.
+# Two costs paid after every run of every session, measured under load (issue 16): no file watcher (a served app's
+# code does not change under it, and the watcher walks every imported module's path: a third of a new session's
+# first run), and no full garbage collection (it walks the whole heap holding the GIL, while every other session
+# waits: more than half the server's Python time at 30 sessions). Python's own collector still runs as it would.
 PINNED = [
     "--client.disableDataExport",
     "true",
@@ -35,6 +37,8 @@ PINNED = [
     "true",
     "--server.fileWatcherType",
     "none",
+    "--runner.postScriptGC",
+    "false",
 ]
 
 

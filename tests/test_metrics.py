@@ -540,8 +540,10 @@ def test_counts_per_centre_product_and_quarter_give_every_metric_exactly_as_the_
         for by in (None, "centre", "product", "quarter"):
             for adjust in ("crude", "product_mix") if by == "centre" else ("crude",):  # the ratio matters by centre
                 options = {"by": by, "filters": filters, "as_of": as_of, "adjust": adjust}
-                from_episodes = metrics.rates.compute(generated, metric_id, **options)
+                from_episodes = metrics.rates.compute(generated, metric_id, per_episode=True, **options)
                 from_counts = metrics.rates.compute(generated, metric_id, counts=counts, **options)
+                shared = metrics.rates.compute(generated, metric_id, **options)  # the filter state's shared counts
+                assert_frame_equal(shared.rows, from_counts.rows)
                 where = (metric_id, by, adjust)
                 assert from_counts.target == (from_episodes.target and pytest.approx(from_episodes.target)), where
                 assert from_counts.national == from_episodes.national, where
@@ -549,3 +551,17 @@ def test_counts_per_centre_product_and_quarter_give_every_metric_exactly_as_the_
                 if from_episodes.limits is not None:  # drawn only; each centre's own limits are in its row
                     ends = [(f["size"].min(), f["size"].max()) for f in (from_counts.limits, from_episodes.limits)]
                     assert ends[0] == pytest.approx(ends[1]), where
+
+
+def test_a_filter_states_counts_are_made_once_and_only_the_latest_states_are_kept(monkeypatch):
+    made = []
+    counts = metrics.rates.counts
+    monkeypatch.setattr(metrics.rates, "counts", lambda *args: made.append(args[1]) or counts(*args))
+    data = fx.generated(300, seed=11)  # a dataset of its own: nothing kept with it yet
+    for metric_id in ("crs_severe", "icans_severe"):
+        for centre in ((), ("MID02",)):
+            metrics.rates.compute(data, metric_id, by="centre", filters=Filters(centre=centre))
+    assert made == [Filters()]  # two metrics, two centres, the completeness gate: one pass
+    for day in range(metrics.rates.COUNTS_KEPT + 6):
+        metrics.rates.compute(data, "crs_any", filters=Filters(start=dt.date(2023, 1, 1) + dt.timedelta(days=day)))
+    assert len(data.derived("counts", lambda _: None).values) == metrics.rates.COUNTS_KEPT

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +23,7 @@ from dashboard.metrics.episodes import episode_table
 COMPLETENESS_THRESHOLD = 0.90  # docs/design.md, Statistics: under 90% day-30 follow-up, shown but never flagged
 INSUFFICIENT_FOLLOW_UP = "insufficient follow-up"
 LOW_NUMBERS = 8  # a rate on fewer patients carries a low-numbers badge
+COUNTS_KEPT = 64  # filter states whose counts a dataset keeps (a few hundred KB each at a million infusions)
 ROW_COLUMNS = [
     "group",
     "numerator",
@@ -121,6 +124,32 @@ def counts(dataset: Dataset, filters: Filters, as_of: dt.date) -> pl.DataFrame:
     return episodes.group_by(COUNT_KEYS).agg(aggregations)
 
 
+class _Kept:
+    """The most recently used `size` values by key, made once each (threads may share it: one lock)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.values, self.lock = size, OrderedDict[object, pl.DataFrame](), threading.Lock()
+
+    def get(self, key: object, make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        with self.lock:
+            if key in self.values:
+                self.values.move_to_end(key)
+                return self.values[key]
+        value = make()  # outside the lock: two threads may both make it, and one value is kept
+        with self.lock:
+            self.values[key] = value
+            while len(self.values) > self.size:
+                self.values.popitem(last=False)
+        return value
+
+
+def shared_counts(dataset: Dataset, filters: Filters, as_of: dt.date) -> pl.DataFrame:
+    """`counts` for a filter state, made once per dataset and shared by every metric, grouping and centre in it
+    (the last COUNTS_KEPT states kept): a page's second metric, or another centre's profile, reads them."""
+    kept = dataset.derived("counts", lambda _: _Kept(COUNTS_KEPT))
+    return kept.get((filters.without("centre"), as_of), lambda: counts(dataset, filters, as_of))
+
+
 def compute(
     dataset: Dataset,
     metric_id: str,
@@ -132,10 +161,13 @@ def compute(
     counts: pl.DataFrame | None = None,
     funnel: bool = True,
     curve: bool = True,
+    per_episode: bool = False,
 ) -> MetricTable:
-    """A proportion metric per group under the filters; with by='centre' the funnel limits and flags too. Given
-    `counts` (from `counts()`, for these filters and as_of), it reads them instead of the episodes: the same figures
-    for a group-by of centre, product, quarter or none, from a few thousand rows instead of every infusion. Without
+    """A proportion metric per group under the filters; with by='centre' the funnel limits and flags too.
+
+    For a group-by of centre, product, quarter or none it reads the filter state's counts (`counts`, given or
+    shared) instead of the episodes: the same figures from a few thousand rows instead of every infusion.
+    `per_episode` reads the episodes whatever the grouping (the reference the counts are tested against). Without
     `funnel` no centre is judged (rates alone); without `curve` the funnel is judged but not drawn (limits None)."""
     metric = catalogue()[metric_id]
     if metric.kind != "proportion":
@@ -149,7 +181,10 @@ def compute(
 
     # _num and _den per row: one episode each, or one centre, product and quarter each from `counts`.
     # The benchmark is pooled over all centres under every filter except centre.
-    if counts is not None and (key is None or key in COUNT_KEYS):
+    from_counts = not per_episode and (key is None or key in COUNT_KEYS)
+    if from_counts and counts is None:
+        counts = shared_counts(dataset, filters, as_of)
+    if from_counts:
         national = counts.select(
             *COUNT_KEYS, pl.col(f"{metric_id}:num").alias("_num"), pl.col(f"{metric_id}:den").alias("_den")
         ).filter(pl.col("_den") > 0)
@@ -191,7 +226,7 @@ def compute(
         with_funnel(rows, target, ratio_based, overdispersion, curve) if judged else (without_funnel(rows), None, None)
     )
     if judged and metric.is_outcome:
-        rows = _completeness_gate(dataset, filters, as_of, rows, counts)
+        rows = _completeness_gate(dataset, filters, as_of, rows, counts, per_episode)
     rows = rows.with_columns((pl.col("denominator") < LOW_NUMBERS).alias("low_numbers")).sort("group")
     extra = ["centre_name"] if "centre_name" in rows.columns else []
     benchmark = (int(national_num or 0), int(national_den or 0))
@@ -253,7 +288,12 @@ def _every_centre(dataset: Dataset, filters: Filters, rows: pl.DataFrame) -> pl.
 
 
 def _completeness_gate(
-    dataset: Dataset, filters: Filters, as_of: dt.date, rows: pl.DataFrame, counts: pl.DataFrame | None
+    dataset: Dataset,
+    filters: Filters,
+    as_of: dt.date,
+    rows: pl.DataFrame,
+    counts: pl.DataFrame | None,
+    per_episode: bool,
 ) -> pl.DataFrame:
     """A centre under the day-30 completeness threshold is shown but never flagged (docs/design.md, Statistics)."""
     completeness = compute(
@@ -265,6 +305,7 @@ def _completeness_gate(
         adjust="crude",
         counts=counts,
         funnel=False,  # only its rates are read
+        per_episode=per_episode,
     )
     gated = completeness.rows.filter(pl.col("rate") < COMPLETENESS_THRESHOLD)["group"]
     return rows.with_columns(
