@@ -181,10 +181,8 @@ def compute(
 
     # _num and _den per row: one episode each, or one centre, product and quarter each from `counts`.
     # The benchmark is pooled over all centres under every filter except centre.
-    from_counts = not per_episode and (key is None or key in COUNT_KEYS)
-    if from_counts and counts is None:
-        counts = shared_counts(dataset, filters, as_of)
-    if from_counts:
+    if not per_episode and (key is None or key in COUNT_KEYS):
+        counts = shared_counts(dataset, filters, as_of) if counts is None else counts
         national = counts.select(
             *COUNT_KEYS, pl.col(f"{metric_id}:num").alias("_num"), pl.col(f"{metric_id}:den").alias("_den")
         ).filter(pl.col("_den") > 0)
