@@ -45,7 +45,10 @@ def centre_against_england(
     filters = filters or Filters()
     rows = []
     for metric in proportions().values():
-        own = disclose(compute(dataset, metric.id, by="centre", filters=replace(filters, centre=(centre,))))
+        # Its own row is read, judged on the funnel; the curve is not drawn.
+        own = disclose(
+            compute(dataset, metric.id, by="centre", filters=replace(filters, centre=(centre,)), curve=False)
+        )
         national = disclose(compute(dataset, metric.id, filters=filters.without("centre"), adjust="crude"))
         row = own.rows.row(0, named=True) if own.rows.height else {}
         england = national.rows.row(0, named=True) if national.rows.height else {}
