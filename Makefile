@@ -21,9 +21,10 @@ run: $(BIN)/cartgov
 	$(BIN)/cartgov seed
 	$(BIN)/cartgov serve --port $(PORT)
 
-## test: install, make sure Chromium and PostgreSQL are there, run the whole suite
+## test: install, make sure Chromium, nginx and PostgreSQL are there, run the whole suite
 test: $(BIN)/cartgov
 	scripts/ensure-chromium
+	scripts/ensure-nginx
 	scripts/ensure-axe
 	@CARTGOV_TEST_DATABASE_URL="$${CARTGOV_TEST_DATABASE_URL:-$$(scripts/ensure-postgres)}" \
 	  $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15

@@ -48,6 +48,7 @@ from urllib.parse import urlencode
 
 from testkit.browser import IDLE, chromium_path, launch, websocket_bytes
 from testkit.pages import PAGE_PATHS
+from testkit.proxy import proxied
 from testkit.served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -633,9 +634,12 @@ def run(
     chromium: str | None = None,
     client: str = "browser",
     reading: tuple[float, float] = (5.0, 15.0),
+    replicas: int = 1,
 ) -> dict:
     """Everything: store, access file, server, sessions; returns the report (a dict, JSON-ready). `client` is
-    "browser" (a Chromium context per session) or "protocol" (the websocket alone, a page every `reading` s)."""
+    "browser" (a Chromium context per session) or "protocol" (the websocket alone, a page every `reading` s).
+    With `replicas` above 1, that many servers on the one store behind nginx (deploy/nginx-cartgov.conf); memory is
+    the first replica's, CPU all of theirs."""
     chromium = chromium or chromium_path() if client == "browser" else None
     with contextlib.ExitStack() as stack:
         folder = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cartgov-load-")))
@@ -650,9 +654,15 @@ def run(
             "CARTGOV_ACCESS_FILE": str(folder / "access.toml"),
             "CARTGOV_PSEUDONYM_SECRET": SECRET,
         }
-        log = folder / "serve.log"
-        base, pid = stack.enter_context(serve(database_url, folder / "snapshots", log, env))
-        pid = server_pid(pid)
+        logs = [folder / f"serve-{i}.log" for i in range(replicas)]
+        servers = [
+            stack.enter_context(serve(database_url, folder / f"snapshots-{i}", log, env)) for i, log in enumerate(logs)
+        ]
+        pids = [server_pid(pid) for _, pid in servers]
+        pid = pids[0]
+        base = (
+            servers[0][0] if replicas == 1 else stack.enter_context(proxied([u for u, _ in servers], folder / "nginx"))
+        )
         rss_start = rss_mib(pid)
         origin: dict[str, float] = {}
 
@@ -662,7 +672,7 @@ def run(
 
         sampler = RssSampler(pid)
         sampler.start()
-        cpu_before = cpu_seconds(pid)
+        cpu_before = sum(cpu_seconds(p) or 0.0 for p in pids)
         try:
             if client == "protocol":
                 loads, timing = asyncio.run(
@@ -674,8 +684,8 @@ def run(
                 )
         finally:
             sampler.stop()
-        cpu = cpu_seconds(pid) - cpu_before
-        log_errors = _server_log_errors(log)
+        cpu = sum(cpu_seconds(p) or 0.0 for p in pids) - cpu_before
+        log_errors = [error for log in logs for error in _server_log_errors(log)]
     start = origin.get("t", float("inf"))
     samples = [(round(t - start, 1), v) for t, v in sampler.samples if t >= start]  # from the sessions' start
     rss_before_load = samples[0][1] if samples else None
@@ -712,6 +722,7 @@ def run(
         "seconds": seconds,
         "tier": tier,
         "client": client,
+        "replicas": replicas,
         "think_s": think if client == "browser" else list(reading),
         "seed": seed,
         "people": [asdict(person_for(i, everyone)) for i in range(sessions)],
@@ -768,7 +779,8 @@ def _loadavg() -> list[float] | None:
 def render(report: dict) -> str:
     t, m = report["page_time"], report["memory"]
     lines = [
-        f"{report['sessions']} sessions for {report['seconds']:g} s on the {report['tier']} tier "
+        f"{report['sessions']} sessions for {report['seconds']:g} s on the {report['tier']} tier"
+        f"{' across ' + str(report['replicas']) + ' replicas behind nginx' if report.get('replicas', 1) > 1 else ''} "
         f"(elapsed {report['elapsed_s']} s, first page of a cold server {report['first_page_s']} s): "
         f"{report['page_loads']} page loads ({report['denied_loads']} by someone not on the list), "
         f"per session {min(report['loads_per_session'])}-{max(report['loads_per_session'])}",
@@ -824,6 +836,7 @@ def main() -> None:
         default="browser",
         help="protocol: sessions over the app's websocket without a browser, each reading a page for 5-15 s",
     )
+    parser.add_argument("--replicas", type=int, default=1, help="servers behind nginx (deploy/nginx-cartgov.conf)")
     parser.add_argument("--out", type=Path, help="write the report as JSON here")
     parser.add_argument("--workdir", type=Path, help="keep the store, access file and server log here")
     args = parser.parse_args()
@@ -837,6 +850,7 @@ def main() -> None:
         args.seed,
         args.workdir,
         client=args.client,
+        replicas=args.replicas,
     )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

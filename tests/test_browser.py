@@ -22,7 +22,11 @@ def open_page(browser, url: str, height: int = 1000, headers: dict | None = None
     """A new browser context (no cookies, no state: like a colleague opening a link) at url, once idle."""
     page = browser.new_context(viewport={"width": 1400, "height": height}, extra_http_headers=headers).new_page()
     page.goto(url)
+    # Idle before the first run has begun, and again between the runs a first load makes: settled once the page
+    # has drawn its heading and a moment later is idle (a click mid-run can lose the widgets' state).
     page.wait_for_selector(IDLE, timeout=60_000)
+    page.locator("h1").first.wait_for(timeout=60_000)
+    wait_idle(page)
     return page
 
 

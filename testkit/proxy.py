@@ -1,0 +1,78 @@
+"""Debian's nginx in front of app replicas, with the repository's own configuration (deploy/nginx-cartgov.conf)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from testkit.served import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "deploy" / "nginx-cartgov.conf"
+
+
+class NginxMissing(RuntimeError):
+    """Debian's nginx is not installed."""
+
+
+def nginx_path() -> str:
+    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if path is None:
+        raise NginxMissing("Debian's nginx is not installed (scripts/ensure-nginx installs it as root)")
+    return path
+
+
+def configured(replicas: list[str], port: int) -> str:
+    """The repository's configuration with these replicas as its upstream servers, listening on this port."""
+    text = CONFIG.read_text()
+    servers = "".join(f"    server {urlsplit(url).netloc};\n" for url in replicas)
+    text = re.sub(r"(    server \d+\.\d+\.\d+\.\d+:\d+;\n)+", servers, text, count=1)
+    return text.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+
+
+@contextlib.contextmanager
+def proxied(replicas: list[str], folder: Path, timeout: float = 30):
+    """Yields the proxy's URL once nginx answers the replicas' health check through it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    (folder / "cartgov.conf").write_text(configured(replicas, port))
+    (folder / "nginx.conf").write_text(
+        "worker_processes 1;\n"
+        f"error_log {folder / 'error.log'};\n"
+        f"pid {folder / 'nginx.pid'};\n"
+        "events { worker_connections 1024; }\n"
+        "http {\n"
+        f"    access_log {folder / 'access.log'};\n"
+        f"    client_body_temp_path {folder / 'body'};\n"
+        f"    proxy_temp_path {folder / 'proxy'};\n"
+        f"    include {folder / 'cartgov.conf'};\n"
+        "}\n"
+    )
+    process = subprocess.Popen(
+        [nginx_path(), "-p", str(folder), "-c", str(folder / "nginx.conf"), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                said = (folder / "error.log").read_text()[-2000:] if (folder / "error.log").exists() else ""
+                raise RuntimeError("nginx did not answer through its configuration: " + said) from None
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
