@@ -38,8 +38,6 @@ class Session:
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers or {})
         self.timeout = timeout
-        self.replica: str | None = None  # behind deploy/nginx-cartgov.conf: the replica that served the page
-        self.socket_replica: str | None = None  # and the one holding the websocket
         self._socket: websockets.ClientConnection | None = None
 
     async def __aenter__(self) -> Session:
@@ -48,7 +46,6 @@ class Session:
             cookie = SimpleCookie()
             for header in response.headers.get_all("Set-Cookie") or []:
                 cookie.load(header)
-            self.replica = response.headers.get("X-Cartgov-Replica")
         token = cookie[XSRF_COOKIE].value if XSRF_COOKIE in cookie else ""
         # Every cookie back, as a browser would: behind a proxy the route cookie keeps the session on its replica.
         cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in cookie.items())
@@ -61,8 +58,6 @@ class Session:
             max_size=None,
             open_timeout=30,
         )
-        if self._socket.response is not None:
-            self.socket_replica = self._socket.response.headers.get("X-Cartgov-Replica")
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -28,20 +28,34 @@ def nginx_path() -> str:
     return path
 
 
-def configured(replicas: list[str], port: int) -> str:
-    """The repository's configuration with these replicas as its upstream servers, listening on this port."""
+def configured(replicas: list[str], port: int, access_log: Path) -> str:
+    """The repository's configuration with these replicas as its upstream servers, listening on this port, logging
+    which replica served each request to this file."""
     text = CONFIG.read_text()
     servers = "".join(f"    server {urlsplit(url).netloc};\n" for url in replicas)
     text = re.sub(r"(    server \d+\.\d+\.\d+\.\d+:\d+;\n)+", servers, text, count=1)
+    text = text.replace("/var/log/nginx/cartgov.access.log", str(access_log))
     return text.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+
+
+def replicas_by_route(access_log: Path) -> dict[str, set[str]]:
+    """From the proxy's log: the replicas that served each browser (each route cookie; health checks left out)."""
+    served: dict[str, set[str]] = {}
+    for line in access_log.read_text().splitlines():
+        if "/_stcore/health" in line:
+            continue
+        route, replica = re.search(r"route=(\S+) replica=(\S+)", line).groups()  # type: ignore[union-attr]
+        served.setdefault(route, set()).add(replica)
+    return served
 
 
 @contextlib.contextmanager
 def proxied(replicas: list[str], folder: Path, timeout: float = 30):
-    """Yields the proxy's URL once nginx answers the replicas' health check through it."""
+    """Yields the proxy's URL once nginx answers the replicas' health check through it (its log of which replica
+    served each request: folder / "cartgov.access.log")."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    (folder / "cartgov.conf").write_text(configured(replicas, port))
+    (folder / "cartgov.conf").write_text(configured(replicas, port, folder / "cartgov.access.log"))
     (folder / "nginx.conf").write_text(
         "worker_processes 1;\n"
         f"error_log {folder / 'error.log'};\n"
