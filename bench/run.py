@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 import baseline  # beside this script: bench/ is the first entry of sys.path when it runs as `python bench/run.py`
+import first_paint
 import foundation
+import load
 
 from testkit.browser import IDLE, launch
 from testkit.pages import PAGE_PATHS
@@ -266,6 +268,12 @@ def main() -> None:
             if tier == "registry":
                 row["ingest_postgresql"] = ingest_postgres(tier)
                 row["filter_change"] = filter_change(tier, args.repeat)
+            if tier == "sample":
+                row["first_paint"] = first_paint.measure(max(args.repeat, 5), PAGE_PATHS)
+                row["sessions"] = {
+                    replicas: load.run(sessions=50, seconds=90, tier="sample", client="protocol", replicas=replicas)
+                    for replicas in (1, 2)
+                }
             if tier == "stress":
                 row["peak_memory_mib"] = peak_memory(tier)
                 row["after_ingest"] = first_visitor_after_ingest(tier)
@@ -312,6 +320,19 @@ def render(report: dict) -> str:
             )
         if row.get("peak_memory_mib"):
             extra.append(f"- peak memory of the app server after every page ({tier}): {row['peak_memory_mib']} MiB")
+        if row.get("first_paint"):
+            fp = row["first_paint"]
+            pages = ", ".join(f"{name} {r['ratio_to_floor']:.2f}x" for name, r in fp.items() if name != "floor")
+            floor = fp["floor"]["first_chart_s"]
+            extra.append(
+                f"- first chart in Chromium ({tier}), against the one-chart floor page's {floor:.2f} s: {pages}"
+            )
+        for replicas, report in (row.get("sessions") or {}).items():
+            t = report["page_time"]
+            extra.append(
+                f"- 50 sessions over the websocket ({tier}), {replicas} replica{'s' if replicas > 1 else ''}: page run "
+                f"p50 {t['p50_s']} s, p95 {t['p95_s']} s, {len(report['errors'])} errors, {len(report['leaks'])} leaks"
+            )
         if row.get("after_ingest"):
             a = row["after_ingest"]
             extra.append(
