@@ -3,8 +3,9 @@
     python bench/first_paint.py [--repeat 5] [--out bench/results]
 
 The app serves the synthetic sample (demo mode) and Streamlit serves bench/floor_app.py, in the same run, from the
-same install and config. Each load is a new browser context (nothing cached), taken in rounds: the floor, then every
-page, so that both see the same machine. Reports medians and each page's ratio to the floor's first chart.
+same install, config file and pinned options. Each load is a new browser context (nothing cached), taken in rounds:
+the floor, then every page, so that both see the same machine. Reports medians and each page's ratio to the floor's
+first chart.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from dashboard.server import PINNED
 from testkit.browser import IDLE, launch
 from testkit.pages import PAGE_PATHS
 from testkit.served import free_port, serve
@@ -46,6 +48,7 @@ def floor_served():
             str(port),
             "--server.address",
             "127.0.0.1",
+            *PINNED,  # the options `cartgov serve` pins (no file watcher, no full collection after each run)
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

@@ -35,17 +35,18 @@ def configured(replicas: list[str], port: int, access_log: Path) -> str:
     servers = "".join(f"    server {urlsplit(url).netloc};\n" for url in replicas)
     text = re.sub(r"(    server \d+\.\d+\.\d+\.\d+:\d+;\n)+", servers, text, count=1)
     text = text.replace("/var/log/nginx/cartgov.access.log", str(access_log))
-    return text.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    return re.sub(r"listen \S+;", f"listen 127.0.0.1:{port};", text, count=1)
 
 
-def replicas_by_route(access_log: Path) -> dict[str, set[str]]:
-    """From the proxy's log: the replicas that served each browser (each route cookie; health checks left out)."""
-    served: dict[str, set[str]] = {}
+def requests_by_route(access_log: Path) -> dict[str, list[tuple[str, str]]]:
+    """From the proxy's log: each browser's requests (by route cookie) as (request line, replica); health checks
+    left out."""
+    served: dict[str, list[tuple[str, str]]] = {}
     for line in access_log.read_text().splitlines():
-        if "/_stcore/health" in line:
-            continue
-        route, replica = re.search(r"route=(\S+) replica=(\S+)", line).groups()  # type: ignore[union-attr]
-        served.setdefault(route, set()).add(replica)
+        found = re.search(r'"(.*?)" \d+ route="(\S+)" replica="(\S+)"', line)
+        if found and "/_stcore/health" not in found.group(1):
+            request, route, replica = found.groups()
+            served.setdefault(route, []).append((request, replica))
     return served
 
 

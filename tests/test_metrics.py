@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import threading
+import time
 
 import numpy as np
 import polars as pl
@@ -562,6 +564,27 @@ def test_a_filter_states_counts_are_made_once_and_only_the_latest_states_are_kep
         for centre in ((), ("MID02",)):
             metrics.rates.compute(data, metric_id, by="centre", filters=Filters(centre=centre))
     assert made == [Filters()]  # two metrics, two centres, the completeness gate: one pass
+    metrics.rates.compute(data, "crs_severe", as_of=dt.date(2025, 1, 1))  # another date: another pass
+    assert made == [Filters(), Filters()]
     for day in range(metrics.rates.COUNTS_KEPT + 6):
         metrics.rates.compute(data, "crs_any", filters=Filters(start=dt.date(2023, 1, 1) + dt.timedelta(days=day)))
     assert len(data.derived("counts", lambda _: None).values) == metrics.rates.COUNTS_KEPT
+
+
+def test_sessions_asking_for_a_new_filter_states_counts_at_once_wait_for_one_pass(monkeypatch):
+    made = []
+    counts = metrics.rates.counts
+
+    def slow_counts(*args):
+        made.append(args[1])
+        time.sleep(0.3)  # long enough for every thread to ask while the first is still counting
+        return counts(*args)
+
+    monkeypatch.setattr(metrics.rates, "counts", slow_counts)
+    data = fx.generated(300, seed=12)
+    threads = [threading.Thread(target=metrics.rates.compute, args=(data, "crs_any")) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert made == [Filters()]

@@ -13,7 +13,7 @@ from dashboard import store
 from dashboard.ingest import ingest
 from dashboard.loaders import COMPLETE, META
 from testkit.protocol import Session
-from testkit.proxy import NginxMissing, nginx_path, proxied, replicas_by_route
+from testkit.proxy import NginxMissing, nginx_path, proxied, requests_by_route
 from testkit.wire import decode
 from tests.conftest import BAD_SUBMISSION, NATIONAL, SAMPLE, missing, national_env, run_cli, serve
 
@@ -26,6 +26,11 @@ async def _overview(url: str) -> int:
     shown = re.search(r"data version (\d+)", " ".join(decode(run.frames).texts))
     assert shown, "the overview states no data version"
     return int(shown.group(1))
+
+
+def _sockets(by_route: dict[str, list[tuple[str, str]]]) -> int:
+    """How many routes opened a websocket (each session opens one, after fetching its page)."""
+    return sum(any("/_stcore/stream" in request for request, _ in requests) for requests in by_route.values())
 
 
 def _snapshot_versions(folder) -> set[int]:
@@ -48,11 +53,19 @@ def test_two_replicas_behind_nginx_keep_each_browser_on_one_and_show_an_ingest_o
         ]
         proxy = stack.enter_context(proxied([r.url for r in replicas], tmp_path / "nginx"))
 
-        # New browsers are spread over both replicas; each keeps its page fetch and its websocket on one.
-        (before,) = {asyncio.run(_overview(proxy)) for _ in range(10)}
-        by_route = replicas_by_route(tmp_path / "nginx" / "cartgov.access.log")
-        assert len(by_route) == 10 and all(len(replicas) == 1 for replicas in by_route.values()), by_route
-        assert set.union(*by_route.values()) == {urlsplit(r.url).netloc for r in replicas}
+        # New sessions are spread over both replicas; each keeps its page fetch and its websocket on one.
+        sessions = 16  # all on one replica by chance: 1 in 32,768
+        (before,) = {asyncio.run(_overview(proxy)) for _ in range(sessions)}
+        log = tmp_path / "nginx" / "cartgov.access.log"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _sockets(requests_by_route(log)) < sessions:
+            time.sleep(0.2)  # nginx logs a websocket when it closes
+        by_route = requests_by_route(log)
+        assert _sockets(by_route) == sessions and len(by_route) == sessions, by_route
+        assert all(len({replica for _, replica in requests}) == 1 for requests in by_route.values()), by_route
+        assert {replica for requests in by_route.values() for _, replica in requests} == {
+            urlsplit(r.url).netloc for r in replicas
+        }
 
         # An ingest commits a new data version; every replica shows it soon after its version check.
         result = run_cli("ingest", str(BAD_SUBMISSION), "--database-url", postgres_url)

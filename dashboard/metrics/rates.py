@@ -125,21 +125,36 @@ def counts(dataset: Dataset, filters: Filters, as_of: dt.date) -> pl.DataFrame:
 
 
 class _Kept:
-    """The most recently used `size` values by key, made once each (threads may share it: one lock)."""
+    """The most recently used `size` values by key, each made once: sessions that ask for the same key at once
+    wait for the one making it (at a million infusions, each making would copy the filtered episodes)."""
 
     def __init__(self, size: int) -> None:
         self.size, self.values, self.lock = size, OrderedDict[object, pl.DataFrame](), threading.Lock()
+        self.making: dict[object, threading.Lock] = {}
 
-    def get(self, key: object, make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+    def _kept(self, key: object) -> pl.DataFrame | None:
         with self.lock:
             if key in self.values:
                 self.values.move_to_end(key)
                 return self.values[key]
-        value = make()  # outside the lock: two threads may both make it, and one value is kept
+            return None
+
+    def get(self, key: object, make: Callable[[], pl.DataFrame]) -> pl.DataFrame:
+        value = self._kept(key)
+        if value is not None:
+            return value
         with self.lock:
-            self.values[key] = value
-            while len(self.values) > self.size:
-                self.values.popitem(last=False)
+            maker = self.making.setdefault(key, threading.Lock())
+        with maker:
+            value = self._kept(key)  # made by another session while this one waited
+            if value is None:
+                value = make()
+                with self.lock:
+                    self.values[key] = value
+                    while len(self.values) > self.size:
+                        self.values.popitem(last=False)
+            with self.lock:
+                self.making.pop(key, None)
         return value
 
 

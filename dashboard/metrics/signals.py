@@ -46,7 +46,7 @@ def signals(
     not a metric table's, such as outside-TA infusions by reason, are suppressed by the gate with the records.)"""
     filters = filters or Filters()
     as_of = as_of or dataset.extract_date or dt.date.today()
-    counts = rates.counts(dataset, filters, as_of)  # one pass over the episodes for every metric below
+    counts = rates.shared_counts(dataset, filters, as_of)  # one pass over the episodes for every metric below
     found: list[dict] = []
     period = {"period_start": filters.start, "period_end": filters.end}
     for metric in proportions().values():
