@@ -19,13 +19,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from dashboard.server import PINNED
 from testkit.browser import IDLE, launch
 from testkit.pages import PAGE_PATHS
-from testkit.served import free_port, serve
+from testkit.served import free_port, running, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ".stPlotlyChart .js-plotly-plot .main-svg"
@@ -35,7 +34,7 @@ OPENED = {path: f"{path}?centre=MID02" if path == "centres" else path for path i
 
 @contextlib.contextmanager
 def floor_served():
-    """bench/floor_app.py under plain `streamlit run`, on a free port, health-checked."""
+    """bench/floor_app.py under `streamlit run` with `cartgov serve`'s pinned options, on a free port, checked."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -55,21 +54,8 @@ def floor_served():
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the floor page did not answer its health check") from None
-            time.sleep(0.2)
-    try:
+    with running(process, url, 60, "the floor page did not answer its health check"):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def load(browser, url: str) -> tuple[float, float]:

@@ -6,12 +6,10 @@ import contextlib
 import re
 import shutil
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from testkit.served import free_port
+from testkit.served import free_port, running
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "deploy" / "nginx-cartgov.conf"
@@ -74,20 +72,11 @@ def proxied(replicas: list[str], folder: Path, timeout: float = 30):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
+
+    def said() -> str:
+        error_log = folder / "error.log"
+        return error_log.read_text()[-2000:] if error_log.exists() else ""
+
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                said = (folder / "error.log").read_text()[-2000:] if (folder / "error.log").exists() else ""
-                raise RuntimeError("nginx did not answer through its configuration: " + said) from None
-            time.sleep(0.2)
-    try:
+    with running(process, url, timeout, "nginx did not answer through its configuration: ", said):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,19 @@ def serve(database_url: str, snapshots: Path, log: Path | None = None, env: dict
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+
+    def said() -> str:
+        return log.read_text()[-3000:] if log else "(no log kept)"
+
+    with running(process, url, timeout, "the app did not answer its health check: ", said):
+        yield url, process.pid
+
+
+@contextlib.contextmanager
+def running(process: subprocess.Popen, url: str, timeout: float, failure: str, said: Callable[[], str] = str):
+    """Yields once `url` answers Streamlit's health check (the app's own, or through a proxy in front of it), and
+    stops the process afterwards. Raises RuntimeError (`failure` and what `said()` returns) when it does not answer
+    within `timeout` seconds or exits first."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -44,11 +58,10 @@ def serve(database_url: str, snapshots: Path, log: Path | None = None, env: dict
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                said = log.read_text()[-3000:] if log else "(no log kept)"
-                raise RuntimeError("the app did not answer its health check: " + said) from None
+                raise RuntimeError(failure + said()) from None
             time.sleep(0.2)
     try:
-        yield url, process.pid
+        yield
     finally:
         process.terminate()
         try:
