@@ -343,12 +343,9 @@ def quarterly(
     filters: Filters | None = None,
     as_of: dt.date | None = None,
     disclose: Disclose = exact,
-    counts: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, list[dict]]:
     """The metric per quarter as an SPC p-chart, with its Making Data Count signals, from the counts the view
     discloses (a quarter whose count is withheld is left out, limits and centre line included)."""
-    table = disclose(
-        compute(dataset, metric_id, by="quarter", filters=filters, as_of=as_of, adjust="crude", counts=counts)
-    )
+    table = disclose(compute(dataset, metric_id, by="quarter", filters=filters, as_of=as_of, adjust="crude"))
     counts = table.rows.select(pl.col("group").alias("quarter"), "numerator", "denominator").drop_nulls()
     return stats.p_chart(counts)

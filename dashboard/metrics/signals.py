@@ -46,16 +46,14 @@ def signals(
     not a metric table's, such as outside-TA infusions by reason, are suppressed by the gate with the records.)"""
     filters = filters or Filters()
     as_of = as_of or dataset.extract_date or dt.date.today()
-    counts = rates.shared_counts(dataset, filters, as_of)  # one pass over the episodes for every metric below
+    # Every metric below reads the filter state's shared counts: one pass over the episodes for all of them.
     found: list[dict] = []
     period = {"period_start": filters.start, "period_end": filters.end}
     for metric in proportions().values():
         if metric.id.startswith("followup_"):
             continue
         table = disclose(
-            rates.compute(
-                dataset, metric.id, by="centre", filters=filters, as_of=as_of, adjust=adjust, counts=counts, curve=False
-            )
+            rates.compute(dataset, metric.id, by="centre", filters=filters, as_of=as_of, adjust=adjust, curve=False)
         )
         for row in table.rows.iter_rows(named=True):
             severity = metric.concern(row["flag"])
@@ -79,7 +77,7 @@ def signals(
                     }
                 )
         if metric.is_outcome:
-            _, spc = rates.quarterly(dataset, metric.id, filters, as_of, disclose, counts)
+            _, spc = rates.quarterly(dataset, metric.id, filters, as_of, disclose)
             for s in spc:
                 worse = (s["direction"] == "high") == metric.higher_is_worse
                 found.append(
@@ -101,7 +99,6 @@ def signals(
             filters=filters,
             as_of=as_of,
             adjust=adjust,
-            counts=counts,
             curve=False,
         )
     )
