@@ -317,6 +317,11 @@ def contrast_on_white(rgb: str) -> float:
 def test_chart_text_is_readable_against_the_page(served_sample, browser, path):
     page = open_page(browser, f"{served_sample.url}/{path}", height=2400)
     page.wait_for_selector(".stPlotlyChart .js-plotly-plot .plot-container", timeout=30_000)
+    page.wait_for_function(  # every chart drawn, not only the first
+        "() => document.querySelectorAll('.stPlotlyChart').length === "
+        "document.querySelectorAll('.stPlotlyChart .js-plotly-plot .plot-container').length",
+        timeout=30_000,
+    )
     texts = page.evaluate(
         """() => Array.from(document.querySelectorAll(
             '.js-plotly-plot .xtick text, .js-plotly-plot .ytick text, .js-plotly-plot .g-xtitle text, '
