@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 # Age band at infusion: children 0-15, teenagers and young adults 16-24, adults 25 and over.
 AGE_BANDS = {"children": (0, 15), "tya": (16, 24), "adults": (25, 200)}
@@ -190,9 +192,9 @@ def age_band(age: pl.Expr) -> pl.Expr:
 
 
 def apply(
-    episodes: pl.DataFrame, filters: Filters, date_column: str = "infusion_date", centre_column: str = "centre_code"
-) -> pl.DataFrame:
-    """Rows of an episode-level frame within the filters (dates inclusive)."""
+    episodes: Frame, filters: Filters, date_column: str = "infusion_date", centre_column: str = "centre_code"
+) -> Frame:
+    """Rows of an episode-level frame, eager or lazy, within the filters (dates inclusive)."""
     conditions = []
     if filters.start:
         conditions.append(pl.col(date_column) >= filters.start)
@@ -205,6 +207,6 @@ def apply(
         ("age", "age_band"),
     ):
         chosen = getattr(filters, name)
-        if chosen and column in episodes.columns:
+        if chosen and column in episodes.collect_schema():
             conditions.append(pl.col(column).is_in(list(chosen)))
     return episodes.filter(*conditions) if conditions else episodes

@@ -3,7 +3,7 @@
 from importlib import resources
 from pathlib import Path
 
-from data_contracts.tables import CONTRACTS, PRIMARY_KEYS, REFERENCE_TABLES, polars_schema
+from data_contracts.tables import CONTRACTS, PRIMARY_KEYS, REFERENCE_TABLES, polars_schema, small_integers
 
 BUNDLED_REFERENCE = ("products", "nice_ta")  # national lists (docs/design.md, Domain facts); centres are per deployment
 
@@ -13,4 +13,12 @@ def reference_path(table: str) -> Path:
     return Path(str(resources.files("data_contracts") / "reference" / f"{table}.csv"))
 
 
-__all__ = ["BUNDLED_REFERENCE", "CONTRACTS", "PRIMARY_KEYS", "REFERENCE_TABLES", "polars_schema", "reference_path"]
+__all__ = [
+    "BUNDLED_REFERENCE",
+    "CONTRACTS",
+    "PRIMARY_KEYS",
+    "REFERENCE_TABLES",
+    "polars_schema",
+    "reference_path",
+    "small_integers",
+]

@@ -52,6 +52,39 @@ def test_the_episode_table_is_built_once_per_loaded_dataset(monkeypatch):
     assert metrics.episode_table(_severe_crs_dataset()) is not first  # a new load builds its own
 
 
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_the_episode_table_matches_each_infusion_to_its_follow_up_and_panel_as_a_join_would(order):
+    """Snapshots are sorted by key and the build finds rows by binary search; against plain left joins, over tables
+    in any order, infusions without follow-up, a referral that is not there and one with no referral at all."""
+    from dashboard.metrics import episodes
+
+    generated = fx.generated(400, seed=16)
+    frames = dict(generated.frames)
+    frames["followup"] = frames["followup"].filter(pl.col("episode_id").str.contains("[13579]$"))  # half have none
+    infusions = frames["infusions"].with_columns(
+        pl.when(pl.int_range(pl.len()) == 7).then(None).otherwise(pl.col("referral_id")).alias("referral_id"),
+    )
+    frames["infusions"] = infusions.with_columns(
+        pl.when(pl.int_range(pl.len()) == 8).then(pl.lit("NO-SUCH-REFERRAL")).otherwise(pl.col("referral_id"))
+    )
+    if order == "shuffled":
+        frames = {name: frame.sample(fraction=1.0, shuffle=True, seed=3) for name, frame in frames.items()}
+    built = episodes.build(frames)
+
+    joined = (
+        frames["infusions"]
+        .join(frames["followup"], on="episode_id", how="left", maintain_order="left")
+        .join(frames["referrals"].select("referral_id", "panel"), on="referral_id", how="left", maintain_order="left")
+    )
+    assert built.height == frames["infusions"].height
+    assert_frame_equal(
+        built.select(joined.columns).drop("d30_complete", "d100_complete"), joined.drop("d30_complete", "d100_complete")
+    )
+    assert built["d30_complete"].to_list() == joined["d30_complete"].fill_null(False).to_list()
+    assert built["crs_max_grade"].null_count() == frames["infusions"].height - frames["followup"].height > 0
+    assert built["panel"].null_count() >= 2  # the two referrals made missing above, at least
+
+
 def test_crude_rates_by_centre_with_the_national_target():
     table = metrics.compute(_severe_crs_dataset(), "crs_severe", by="centre", adjust="crude")
     assert table.target == pytest.approx(0.16)

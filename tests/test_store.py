@@ -6,6 +6,7 @@ import datetime as dt
 import errno
 from pathlib import Path
 
+import pandera.errors
 import polars as pl
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from dashboard import store
 from dashboard.ingest import ingest
 from dashboard.loaders import (
     SNAPSHOT_FORMAT,
+    UNREAD,
     SnapshotError,
     _consistent_read,
     complete_snapshots,
@@ -31,15 +33,36 @@ def _sample_typed(table: str) -> pl.DataFrame:
 
 
 def test_the_sample_round_trips_through_the_store_unchanged(store_url):
+    """The snapshot holds every submitted column; a load keeps the columns some page reads."""
     engine = store.engine_for(store_url)
     report = ingest(engine, [SAMPLE])
     assert report.exit_code == 0
     data = load_dataset(engine)
     assert (data.data_version, data.extract_date, data.synthetic) == (1, dt.date(2026, 9, 30), True)
+    snapshot = snapshot_root(engine) / f"v1.{SNAPSHOT_FORMAT}"
     for table in CONTRACTS:
         key = list(CONTRACTS[table].to_schema().columns)[0]
         expected = _sample_typed(table).sort(key)
-        assert data[table].sort(key).equals(expected), table
+        assert pl.read_parquet(snapshot / f"{table}.parquet").sort(key).equals(expected), table
+        kept = expected.drop(UNREAD.get(table, ()))
+        assert data[table].columns == kept.columns, table
+        assert data[table].sort(key).cast(kept.schema).equals(kept), table  # every value, whatever type holds it
+    assert "patient_id" not in data["infusions"].columns
+    # A grade, a day, an age is held in 16 bits once its contract has bounded it; a distance with no upper bound is not.
+    assert (data["followup"]["crs_max_grade"].dtype, data["infusions"]["age_at_infusion"].dtype) == (pl.Int16, pl.Int16)
+    assert data["infusions"]["home_travel_minutes"].dtype == pl.Int64
+
+
+def test_a_column_no_page_reads_is_still_checked_on_every_load(sqlite_url):
+    """Dropped after the contracts, not before: a snapshot altered on disk fails on a column nobody reads."""
+    engine = store.engine_for(sqlite_url)
+    ingest(engine, [SAMPLE])
+    load_dataset(engine)
+    path = snapshot_root(engine) / f"v1.{SNAPSHOT_FORMAT}" / "infusions.parquet"
+    infusions = pl.read_parquet(path)
+    infusions.with_columns(pl.lit(9, dtype=pl.Int64).alias("imd_quintile")).write_parquet(path)
+    with pytest.raises(pandera.errors.SchemaErrors, match="imd_quintile"):
+        load_dataset(engine, version=1)
 
 
 def test_the_schema_is_created_on_first_use(store_url):

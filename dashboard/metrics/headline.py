@@ -7,11 +7,10 @@ from dataclasses import replace
 
 import polars as pl
 
-from dashboard import filters as filter_model
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics.catalogue import catalogue
-from dashboard.metrics.episodes import episode_table
+from dashboard.metrics.episodes import in_view
 from dashboard.metrics.rates import compute
 
 HEADLINE_RATES = ("crs_severe", "icans_severe", "itu_admission", "followup_d30_complete")
@@ -37,14 +36,16 @@ def headlines(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     current, previous = periods(filters or Filters(), dataset.extract_date or dt.date.today())
     rows = []
     for label, period in (("current", current), ("previous", previous)):
-        episodes = filter_model.apply(episode_table(dataset), period)
+        infusions, centres = (
+            in_view(dataset, period).select(pl.len(), pl.col("centre_code").n_unique()).collect().row(0)
+        )
         rows.append(
             {
                 "period": label,
                 "id": "infusions",
                 "title": "Infusions",
-                "value": float(episodes.height),
-                "numerator": episodes.height,
+                "value": float(infusions),
+                "numerator": infusions,
                 "denominator": None,
                 "ci_low": None,
                 "ci_high": None,
@@ -55,7 +56,7 @@ def headlines(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
                 "period": label,
                 "id": "centres",
                 "title": "Centres treating",
-                "value": float(episodes["centre_code"].n_unique()),
+                "value": float(centres),
                 "numerator": None,
                 "denominator": None,
                 "ci_low": None,

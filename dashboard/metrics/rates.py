@@ -18,7 +18,7 @@ from dashboard.filters import FILTER_NAMES, Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics.catalogue import Metric, catalogue
 from dashboard.metrics.definitions import PROPORTION_IDS, definition
-from dashboard.metrics.episodes import episode_table
+from dashboard.metrics.episodes import episode_table, in_view
 
 COMPLETENESS_THRESHOLD = 0.90  # docs/design.md, Statistics: under 90% day-30 follow-up, shown but never flagged
 INSUFFICIENT_FOLLOW_UP = "insufficient follow-up"
@@ -113,7 +113,6 @@ def counts(dataset: Dataset, filters: Filters, as_of: dt.date) -> pl.DataFrame:
     """Every proportion metric's numerator and denominator ("crs_severe:num", "crs_severe:den") per centre,
     product and quarter, under every filter but centre, in one pass over the episodes: what `compute` needs for a
     dozen metrics at once (the signals), a few thousand rows at a million infusions."""
-    episodes = filter_model.apply(episode_table(dataset), filters.without("centre"))
     aggregations = []
     for metric_id in PROPORTION_IDS:
         numerator, denominator = definition(metric_id, as_of)
@@ -121,7 +120,7 @@ def counts(dataset: Dataset, filters: Filters, as_of: dt.date) -> pl.DataFrame:
             (numerator & denominator).sum().cast(pl.Int64).alias(f"{metric_id}:num"),
             denominator.sum().cast(pl.Int64).alias(f"{metric_id}:den"),
         ]
-    return episodes.group_by(COUNT_KEYS).agg(aggregations)
+    return in_view(dataset, filters.without("centre")).group_by(COUNT_KEYS).agg(aggregations).collect()
 
 
 class _Kept:

@@ -6,29 +6,27 @@ import datetime as dt
 
 import polars as pl
 
-from dashboard import filters as filter_model
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics.definitions import definition
-from dashboard.metrics.episodes import episode_table
+from dashboard.metrics.episodes import in_view
 
 
 def infusions_by(dataset: Dataset, filters: Filters | None = None, *columns: str) -> pl.DataFrame:
     """Infusions counted by any episode columns (e.g. quarter and ta_code, or centre_code and ta_code)."""
-    episodes = filter_model.apply(episode_table(dataset), filters or Filters())
-    return episodes.group_by(*columns).agg(pl.len().alias("infusions")).sort(*columns)
+    return in_view(dataset, filters).group_by(*columns).agg(pl.len().alias("infusions")).sort(*columns).collect()
 
 
 def value_counts(dataset: Dataset, column: str, filters: Filters | None = None, bin_width: int = 1) -> pl.DataFrame:
     """How many infusions have each value of a numeric column (binned), nulls left out."""
-    episodes = filter_model.apply(episode_table(dataset), filters or Filters()).filter(pl.col(column).is_not_null())
+    episodes = in_view(dataset, filters).filter(pl.col(column).is_not_null())
     binned = (pl.col(column) // bin_width * bin_width).alias("value")
-    return episodes.group_by(binned).agg(pl.len().alias("infusions")).sort("value")
+    return episodes.group_by(binned).agg(pl.len().alias("infusions")).sort("value").collect()
 
 
 def exception_episodes(dataset: Dataset, filters: Filters | None = None) -> pl.DataFrame:
     """The infusions with a travel or carer exception, with their reasons (patient-level rows)."""
-    episodes = filter_model.apply(episode_table(dataset), filters or Filters())
+    episodes = in_view(dataset, filters)
     as_of = dataset.extract_date or dt.date.today()
     travel, _ = definition("travel_exception", as_of)
     carer, _ = definition("carer_exception", as_of)
@@ -46,4 +44,5 @@ def exception_episodes(dataset: Dataset, filters: Filters | None = None) -> pl.D
             "carer_exception_reason",
         )
         .sort("infusion_date")
+        .collect()
     )
