@@ -316,19 +316,14 @@ def contrast_on_white(rgb: str) -> float:
 @pytest.mark.parametrize("path", ["toxicity", "data-quality"])
 def test_chart_text_is_readable_against_the_page(served_sample, browser, path):
     page = open_page(browser, f"{served_sample.url}/{path}", height=2400)
-    page.wait_for_selector(".stPlotlyChart .js-plotly-plot .plot-container", timeout=30_000)
-    page.wait_for_function(  # every chart drawn, not only the first
-        "() => document.querySelectorAll('.stPlotlyChart').length === "
-        "document.querySelectorAll('.stPlotlyChart .js-plotly-plot .plot-container').length",
-        timeout=30_000,
-    )
-    texts = page.evaluate(
-        """() => Array.from(document.querySelectorAll(
-            '.js-plotly-plot .xtick text, .js-plotly-plot .ytick text, .js-plotly-plot .g-xtitle text, '
-            + '.js-plotly-plot .g-ytitle text, .js-plotly-plot .legendtext, .js-plotly-plot .annotation-text'))
-            .filter(t => t.textContent.trim()).map(t => [t.textContent, getComputedStyle(t).fill])"""
-    )
-    assert len(texts) > 20
+    chart_texts = """() => Array.from(document.querySelectorAll(
+        '.js-plotly-plot .xtick text, .js-plotly-plot .ytick text, .js-plotly-plot .g-xtitle text, '
+        + '.js-plotly-plot .g-ytitle text, .js-plotly-plot .legendtext, .js-plotly-plot .annotation-text'))
+        .filter(t => t.textContent.trim()).map(t => [t.textContent, getComputedStyle(t).fill])"""
+    # Every chart drawn, not only the first: on a loaded machine the page can be idle with a chart still drawing,
+    # and the count of charts can be read between two of them arriving. So wait for the text itself.
+    page.wait_for_function(f"() => ({chart_texts})().length > 20", timeout=30_000)
+    texts = page.evaluate(chart_texts)
     weak = [(text, fill) for text, fill in texts if contrast_on_white(fill) < 4.5]
     assert weak == []
 
