@@ -308,18 +308,29 @@ def _completeness_gate(
     per_episode: bool,
 ) -> pl.DataFrame:
     """A centre under the day-30 completeness threshold is shown but never flagged (docs/design.md, Statistics)."""
-    completeness = compute(
-        dataset,
-        "followup_d30_complete",
-        by="centre",
-        filters=filters,
-        as_of=as_of,
-        adjust="crude",
-        counts=counts,
-        funnel=False,  # only its rates are read
-        per_episode=per_episode,
-    )
-    gated = completeness.rows.filter(pl.col("rate") < COMPLETENESS_THRESHOLD)["group"]
+
+    def under_threshold(scope: Filters) -> pl.DataFrame:
+        completeness = compute(
+            dataset,
+            "followup_d30_complete",
+            by="centre",
+            filters=scope,
+            as_of=as_of,
+            adjust="crude",
+            counts=counts,
+            funnel=False,  # only its rates are read
+            per_episode=per_episode,
+        )
+        return completeness.rows.filter(pl.col("rate") < COMPLETENESS_THRESHOLD).select("group")
+
+    if counts is None and not per_episode:
+        # A centre's completeness does not depend on which other centres are in view: one answer per filter state
+        # serves every outcome metric and centre of it, as the shared counts do.
+        everywhere = filters.without("centre")
+        kept = dataset.derived("under_threshold", lambda _: _Kept(COUNTS_KEPT))
+        gated = kept.get((everywhere, as_of), lambda: under_threshold(everywhere))["group"]
+    else:
+        gated = under_threshold(filters)["group"]
     return rows.with_columns(
         pl.when(pl.col("group").is_in(gated.implode()))
         .then(pl.lit(INSUFFICIENT_FOLLOW_UP))
