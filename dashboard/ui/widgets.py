@@ -107,7 +107,7 @@ def table(
     labels: dict[str, ColumnSpec] = {c: wording.COLUMN_LABELS[c] for c in shown.columns if c in wording.COLUMN_LABELS}
     labels |= {c: percent(wording.COLUMN_LABELS[c]) for c in wording.PERCENT_COLUMNS if c in shown.columns}
     st.dataframe(
-        chosen.as_text(wording.one_decimal(shown)),
+        chosen.as_text(wording.one_decimal(shown)).to_arrow(),  # as Arrow: Streamlit would go through pandas
         key=key,
         hide_index=True,
         column_config={**labels, **column_config} or None,
@@ -131,7 +131,7 @@ def metric_table(table: metrics.MetricTable, key: str, file_name: str, caption: 
     chosen = gate()
     shown = presenter.metric_rows(table)
     st.dataframe(
-        chosen.as_text(wording.one_decimal(shown)),
+        chosen.as_text(wording.one_decimal(shown)).to_arrow(),
         key=key,
         hide_index=True,
         column_config={
