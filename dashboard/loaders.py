@@ -29,9 +29,8 @@ from data_contracts import CONTRACTS, PRIMARY_KEYS, polars_schema, small_integer
 
 COMPLETE = "_complete"
 META = "dataset.json"  # the version, extract date and synthetic flag the snapshot holds
-SNAPSHOT_FORMAT = (
-    4  # bump when the files of a snapshot change: older snapshots are then written anew (4: sorted by key)
-)
+# Bump when the files of a snapshot change: older snapshots are then written anew (4: each table sorted by its key).
+SNAPSHOT_FORMAT = 4
 
 Derived = TypeVar("Derived")
 
