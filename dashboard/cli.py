@@ -76,6 +76,11 @@ def main() -> None:
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--as-of", type=iso_date, default="2026-09-30", show_default=True, help="Extract date.")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option(
+    "--double-toxicity",
+    metavar="CENTRE",
+    help="Double the odds of every toxicity at this centre in the three months to the extract date.",
+)
 @command
 def generate(
     out: Path,
@@ -83,13 +88,15 @@ def generate(
     seed: int,
     as_of: dt.datetime,
     fmt: str,
+    double_toxicity: str | None,
     database_url: str,  # noqa: ARG001 - every command takes --database-url; generate writes files, not the store
 ) -> None:
     """Write a synthetic submission of N infusions (all six tables), deterministic for a seed."""
     from dashboard.synthetic import generate as write
 
-    paths = write(out, episodes, seed, as_of.date(), fmt)
-    click.echo(f"wrote {len(paths)} tables for {episodes} infusions to {out} (extract date {as_of.date()})")
+    paths = write(out, episodes, seed, as_of.date(), fmt, double_toxicity)
+    worse = f"; toxicity doubled at {double_toxicity} in its last quarter" if double_toxicity else ""
+    click.echo(f"wrote {len(paths)} tables for {episodes} infusions to {out} (extract date {as_of.date()}{worse})")
 
 
 def _report(report: ingest_module.BatchReport, fmt: str, verb: str) -> None:

@@ -288,6 +288,17 @@ class Gate:
         labelled."""
         if self.policy.suppress:
             records = records.with_columns(rounded("numerator"), rounded("denominator"))
+        if self.policy.pseudonymous:
+            # A peer's early warning by month: its exact dates are a peer patient's infusion dates.
+            peer_chart = (pl.col("kind") == "cusum") & pl.col("centre").ne_missing(
+                pl.lit(self.policy.viewer.centre, pl.Utf8)
+            )
+            records = records.with_columns(
+                pl.when(peer_chart).then(pl.col(c).dt.month_start()).otherwise(pl.col(c)).alias("period_start")
+                if c == "period_start"
+                else pl.when(peer_chart).then(pl.col(c).dt.month_end()).otherwise(pl.col(c)).alias(c)
+                for c in ("period_start", "period_end")
+            )
         # A lead's own first, then worst first, then by the centre's label (an order by code would pair each pseudonym
         # with a code).
         return self.relabel(records, "centre").sort(

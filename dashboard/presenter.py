@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from dashboard import meaning, pages
+from dashboard import meaning, pages, wording
 from dashboard.gate import SUPPRESSED
 from dashboard.metrics.catalogue import catalogue
 from dashboard.metrics.rates import MetricTable
 from dashboard.stats import SPC_RULES
-from dashboard.wording import quarter
 
 FEW_EVENTS = 3  # a signal on fewer events says so
 
@@ -57,8 +56,15 @@ def signal_text(signal: dict) -> str:
         )
     if kind == "spc":
         return (
-            f"{title}: {SPC_RULES[signal['rule']]} ({signal['side']}), {quarter(signal['period_start'])} "
-            f"to {quarter(signal['period_end'])}"
+            f"{title}: {SPC_RULES[signal['rule']]} ({signal['side']}), {wording.quarter(signal['period_start'])} "
+            f"to {wording.quarter(signal['period_end'])}"
+        )
+    if kind == "cusum":
+        return (
+            f"{signal['centre']}: {title}: early warning, the CUSUM crossed its threshold in "
+            f"{wording.month(signal['period_end'])} ({_count(signal['numerator'])} events in "
+            f"{_count(signal['denominator'])} patients since {wording.month(signal['period_start'])}, "
+            f"{signal['expected']:.1f} expected)"
         )
     if kind == "completeness":
         rate = "withheld" if signal["rate"] is None else f"{signal['rate']:.0%}"
@@ -71,7 +77,7 @@ def signal_text(signal: dict) -> str:
 
 def _signal_key(signal: dict) -> tuple:
     """What makes a signal the same one in another period: a centre's on a metric, or England's on a rule."""
-    per_centre = signal["kind"] in ("funnel", "completeness")
+    per_centre = signal["kind"] in ("funnel", "completeness", "cusum")
     return (signal["kind"], signal["metric"], signal["centre"] if per_centre else signal["rule"])
 
 
@@ -98,7 +104,7 @@ def signal_link(signal: dict, query: dict[str, list[str]]) -> tuple[str, dict[st
     """The page (its URL path) and query that explain a signal, from the viewer's own query (centres already in
     their labels)."""
     base = {k: v for k, v in query.items() if k not in ("metric", "centre", "adjust")}
-    if signal["kind"] == "funnel":
+    if signal["kind"] in ("funnel", "cusum"):
         return pages.CENTRES.path, {**base, "centre": [signal["centre"]], "metric": [signal["metric"]]}
     if signal["kind"] == "spc":
         keep_centre = {"centre": query["centre"]} if "centre" in query else {}

@@ -3,7 +3,10 @@
 Funnel limits follow Spiegelhalter, "Funnel plots for comparing institutional performance", Stat Med 2005;24:1185
 (exact quantiles with interpolation), and overdispersion follows Spiegelhalter, "Handling over-dispersion of
 performance indicators", Qual Saf Health Care 2005;14:347, as the CQC and FunnelPlotR apply it (10% winsorised
-z-scores, DerSimonian-Laird additive random effects). SPC follows NHS England's Making Data Count.
+z-scores, DerSimonian-Laird additive random effects). SPC follows NHS England's Making Data Count. The early
+warning is the risk-adjusted Bernoulli CUSUM of Steiner, Cook, Farewell and Treasure, "Monitoring surgical
+performance using risk-adjusted cumulative sum charts", Biostatistics 2000;1:441, its run lengths from the Markov
+chain of Brook and Evans (Biometrika 1972;59:539), with the VLAD of Lovegrove et al. (Lancet 1997;350:1128).
 """
 
 from __future__ import annotations
@@ -320,3 +323,78 @@ def _merged(signals: list[dict]) -> list[dict]:
         else:
             merged.append(dict(s))
     return sorted(merged, key=lambda s: (s["from"], s["rule"]))
+
+
+# --- Early warning between meetings: the risk-adjusted Bernoulli CUSUM and the VLAD ---
+
+_CHUNK = 4096  # patients a CUSUM pass reads at once: its cost is one chunk per crossing, whatever the series' length
+
+
+def cusum_scores(risk: np.ndarray, odds_ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each patient's score for an event and for no event: the log-likelihood ratio of the patient's odds multiplied
+    by `odds_ratio` against their expected risk (Steiner et al. 2000, equation 2.2 with R0 = 1)."""
+    scale = 1 - risk + odds_ratio * risk
+    return np.log(odds_ratio / scale), -np.log(scale)
+
+
+def bernoulli_cusum(
+    risk: np.ndarray, event: np.ndarray, odds_ratio: float, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chart after each patient in order, X_t = max(0, X_(t-1) + W_t) from X_0 = 0, and where it reached
+    `threshold`; after a crossing it starts again from 0 (a signal, then a reset)."""
+    on_event, on_none = cusum_scores(np.asarray(risk, dtype=np.float64), odds_ratio)
+    score = np.where(np.asarray(event, dtype=bool), on_event, on_none)
+    values, crossed = np.empty(len(score)), np.zeros(len(score), dtype=bool)
+    start, level = 0, 0.0
+    while start < len(score):
+        # Within a stretch without a reset, X_t = C_t - min(-X_0, min of C_k for k <= t), C the cumulative score.
+        climbed = np.cumsum(score[start : start + _CHUNK])
+        path = climbed - np.minimum(-level, np.minimum.accumulate(climbed))
+        over = np.flatnonzero(path >= threshold)
+        stop = int(over[0]) + 1 if over.size else len(path)
+        values[start : start + stop] = path[:stop]
+        if over.size:
+            crossed[start + stop - 1] = True
+        level = 0.0 if over.size else float(path[-1])
+        start += stop
+    return values, crossed
+
+
+def vlad(risk: np.ndarray, event: np.ndarray) -> np.ndarray:
+    """The variable life-adjusted display: events observed minus events expected, cumulated patient by patient."""
+    return np.cumsum(np.asarray(event, dtype=np.float64) - np.asarray(risk, dtype=np.float64))
+
+
+def cusum_run_length(
+    risks: np.ndarray,
+    shares: np.ndarray,
+    odds_ratio: float,
+    threshold: float,
+    true_odds_ratio: float = 1.0,
+    states: int = 200,
+) -> float:
+    """The average number of patients before the chart reaches `threshold`, for patients whose expected risks are
+    `risks` in proportions `shares`, when their true odds are `true_odds_ratio` times the expected ones (1: a centre
+    as expected). Brook and Evans' Markov chain on `states` levels from 0 to the threshold, scores rounded to the
+    nearest level."""
+    risks, shares = np.asarray(risks, dtype=np.float64), np.asarray(shares, dtype=np.float64) / np.sum(shares)
+    step = threshold / states
+    level = np.arange(states)
+    on_event, on_none = cusum_scores(risks, odds_ratio)
+    true_risk = true_odds_ratio * risks / (1 - risks + true_odds_ratio * risks)
+    moves = np.zeros((states, states))
+    for share, p, up, down in zip(shares, true_risk, on_event, on_none, strict=True):
+        for score, chance in ((up, p), (down, 1 - p)):
+            following = np.maximum(level + round(score / step), 0)
+            stays = following < states  # at or beyond the threshold: the run ends
+            np.add.at(moves, (level[stays], following[stays]), share * chance)
+    return float(np.linalg.solve(np.eye(states) - moves, np.ones(states))[0])
+
+
+def cusum_thresholds(risks: np.ndarray, shares: np.ndarray, odds_ratio: float, run_lengths: np.ndarray) -> np.ndarray:
+    """The threshold giving each in-control average run length (patients): the Markov chain's run length on a grid
+    of thresholds, interpolated in log run length (which grows almost linearly with the threshold)."""
+    grid = np.arange(0.25, 16.01, 0.25)
+    logged = np.log([cusum_run_length(risks, shares, odds_ratio, h) for h in grid])
+    logged = np.maximum.accumulate(logged)  # monotone for the interpolation (rounding can dent it by a hair)
+    return np.interp(np.log(np.asarray(run_lengths, dtype=np.float64)), logged, grid)

@@ -168,8 +168,14 @@ def _centres_for(rng: np.random.Generator, days: np.ndarray, ages: np.ndarray) -
     return _choice(rng, weights)
 
 
-def generate_frames(episodes: int, seed: int, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, pl.DataFrame]:
-    """All six tables of a synthetic national submission with `episodes` infusions."""
+WORSE_DAYS = 91  # --double-toxicity: the centre's last quarter, the three months to the extract date
+
+
+def generate_frames(
+    episodes: int, seed: int, as_of: dt.date = DEFAULT_AS_OF, double_toxicity: str | None = None
+) -> dict[str, pl.DataFrame]:
+    """All six tables of a synthetic national submission with `episodes` infusions; with `double_toxicity` a
+    centre code whose odds of every toxicity double in its last quarter (a change for the early warning to find)."""
     rng = np.random.default_rng(seed)
     n = episodes
     days = np.sort(_infusion_days(rng, n, as_of))
@@ -192,7 +198,8 @@ def generate_frames(episodes: int, seed: int, as_of: dt.date = DEFAULT_AS_OF) ->
     to_infusion = rng.integers(24, 62, n)
     referral_day = days - to_infusion - review_days
 
-    tox = toxicity(rng, product, centre, ages)
+    worse = (centre == double_toxicity) & (days > _day(as_of) - WORSE_DAYS) if double_toxicity else None
+    tox = toxicity(rng, product, centre, ages, worse)
     followup = _followup(rng, days, centre, as_of, tox)
     infusion_columns = _infusion_rows(rng, n, days, product, ta_code, ages, centre, rural, tox)
     infusions = pl.DataFrame(
@@ -243,10 +250,20 @@ def centres_frame() -> pl.DataFrame:
     )
 
 
+def _odds_doubled(p: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """p with its odds doubled where asked: for rare events nearly twice the rate, and never above 1."""
+    return np.where(where, 2 * p / (1 + p), p)
+
+
 def toxicity(
-    rng: np.random.Generator, product: np.ndarray, centre: np.ndarray, ages: np.ndarray
+    rng: np.random.Generator,
+    product: np.ndarray,
+    centre: np.ndarray,
+    ages: np.ndarray,
+    worse: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-patient toxicity grades by product, with the built-in ICANS outlier centre."""
+    """Per-patient toxicity grades by product, with the built-in ICANS outlier centre; `worse` marks patients whose
+    odds of every toxicity are doubled (the same random draws either way, so nothing else changes)."""
     n = len(product)
     rates = np.array([TOXICITY[p] for p in product])
     crs_any, crs_sev, icans_any, icans_sev, itu = rates.T
@@ -254,6 +271,10 @@ def toxicity(
     icans_sev = np.where(outlier, icans_sev * 2.2, icans_sev)
     icans_any = np.where(outlier, np.minimum(icans_any * 1.4, 0.95), icans_any)
     itu = np.where(ages < 16, itu + 0.03, itu)  # ALL children are admitted more often
+    if worse is not None:
+        crs_any, crs_sev, icans_any, icans_sev, itu = (
+            _odds_doubled(p, worse) for p in (crs_any, crs_sev, icans_any, icans_sev, itu)
+        )
 
     def grades(p_any: np.ndarray, p_sev: np.ndarray) -> np.ndarray:
         u = rng.random(n)
@@ -473,10 +494,20 @@ def write_submission(
     return written
 
 
-def generate(out: Path, episodes: int, seed: int, as_of: dt.date = DEFAULT_AS_OF, fmt: str = "csv") -> list[Path]:
-    frames = generate_frames(episodes, seed, as_of)
+def generate(
+    out: Path,
+    episodes: int,
+    seed: int,
+    as_of: dt.date = DEFAULT_AS_OF,
+    fmt: str = "csv",
+    double_toxicity: str | None = None,
+) -> list[Path]:
+    if double_toxicity and double_toxicity not in {c[0] for c in CENTRES}:
+        raise ValueError(f"--double-toxicity {double_toxicity}: not a centre of the synthetic data")
+    frames = generate_frames(episodes, seed, as_of, double_toxicity)
+    worse = {"double_toxicity": double_toxicity} if double_toxicity else {}
     return write_submission(
-        frames, out, fmt, extract_date=as_of.isoformat(), synthetic=True, seed=seed, episodes=episodes
+        frames, out, fmt, extract_date=as_of.isoformat(), synthetic=True, seed=seed, episodes=episodes, **worse
     )
 
 

@@ -102,6 +102,11 @@ def quarter(day: dt.date) -> str:
     return f"{day.year} Q{(day.month - 1) // 3 + 1}"
 
 
+def month(day: dt.date) -> str:
+    """2026-08-14 -> "August 2026"."""
+    return f"{day:%B %Y}"
+
+
 def ta_labels(nice_ta: pl.DataFrame) -> dict[str, str]:
     """Each TA code with its short title, "TA872 axi-cel, LBCL": the code a panel quotes and what it is for."""
     return {

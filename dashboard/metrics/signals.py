@@ -10,20 +10,20 @@ import polars as pl
 
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
-from dashboard.metrics import pathway, rates
+from dashboard.metrics import early_warning, pathway, rates
 from dashboard.metrics.catalogue import proportions
 from dashboard.metrics.rates import Disclose, exact
 
 SEVERITY_ORDER = {"alarm": 0, "alert": 1, "info": 2}
 SIGNAL_SCHEMA = {
     "severity": pl.Utf8,  # alarm (beyond 99.8% on the worse side), alert, info (an SPC signal on the better side)
-    "kind": pl.Utf8,  # funnel, spc, completeness, outside_ta
+    "kind": pl.Utf8,  # funnel, spc, completeness, outside_ta, cusum (the early warning between meetings)
     "metric": pl.Utf8,
     "centre": pl.Utf8,  # a centre code (None for England)
     "rule": pl.Utf8,  # the funnel flag, the SPC rule, the completeness threshold or the outside-TA reason id
     "side": pl.Utf8,  # high or low
-    "numerator": pl.Int64,
-    "denominator": pl.Int64,  # as disclosed: None where withheld
+    "numerator": pl.Int64,  # cusum: the events of the climb that crossed the threshold
+    "denominator": pl.Int64,  # as disclosed: None where withheld; cusum: the patients of that climb
     "rate": pl.Float64,
     "target": pl.Float64,
     "expected": pl.Float64,
@@ -31,7 +31,7 @@ SIGNAL_SCHEMA = {
     "p_value": pl.Float64,  # funnel: the exact one-sided tail probability the flag rests on
     "reason": pl.Utf8,  # for outside-TA infusions: the reason in words, from the TA compliance rules
     "period_start": pl.Date,
-    "period_end": pl.Date,  # the infusions the signal rests on (None: from the first)
+    "period_end": pl.Date,  # the infusions the signal rests on (None: from the first); cusum: the climb's
 }
 
 
@@ -102,7 +102,8 @@ def signals(
             curve=False,
         )
     )
-    for row in completeness.rows.filter(pl.col("rate") < rates.COMPLETENESS_THRESHOLD).iter_rows(named=True):
+    under = completeness.rows.filter(pl.col("rate") < rates.COMPLETENESS_THRESHOLD)
+    for row in under.iter_rows(named=True):
         found.append(
             {
                 "severity": "alert",
@@ -118,6 +119,28 @@ def signals(
                 **period,
             }
         )
+    if disclose is exact:  # a chart patient by patient has no suppressed form: an observer's view has no CUSUM
+        # Like the funnels' flags, no warning for a centre under the follow-up completeness gate.
+        gated = set(under["group"])
+        for row in early_warning.recent_crossings(dataset, filters, as_of).iter_rows(named=True):
+            if row["centre_code"] in gated:
+                continue
+            found.append(
+                {
+                    "severity": "alert",
+                    "kind": "cusum",
+                    "metric": row["metric"],
+                    "centre": row["centre_code"],
+                    "rule": "cusum",
+                    "side": "high",
+                    "numerator": row["observed"],
+                    "denominator": row["patients"],
+                    "expected": row["expected"],
+                    "ratio": row["observed"] / row["expected"] if row["expected"] else None,
+                    "period_start": row["climb_from"],
+                    "period_end": row["crossed_on"],
+                }
+            )
     reasons = pathway.ta_outside_by_reason(dataset, filters).filter(pl.col("infusions") > 0)
     for row in reasons.iter_rows(named=True):
         found.append(
