@@ -23,17 +23,30 @@ def record(
 ) -> None:
     """One entry; its filters are the link's parameters (the view's too, when the page shows one)."""
     with engine.begin() as connection:
-        connection.execute(
-            sa.insert(store.audit_log).values(
-                at=dt.datetime.now(dt.UTC),
-                who=viewer.identity,
-                role=viewer.role,
-                action=action,
-                page=page,
-                filters={**(filters or Filters()).as_query(), **(view or View()).as_query()},
-                detail=detail,
-            )
+        write(connection, viewer, action, page, filters, detail, view)
+
+
+def write(
+    connection: sa.Connection,
+    viewer: Viewer,
+    action: str,
+    page: str | None,
+    filters: Filters | None,
+    detail: str,
+    view: View | None = None,
+) -> None:
+    """One entry, in the caller's transaction: a change and its record commit together or not at all."""
+    connection.execute(
+        sa.insert(store.audit_log).values(
+            at=dt.datetime.now(dt.UTC),
+            who=viewer.identity,
+            role=viewer.role,
+            action=action,
+            page=page,
+            filters={**(filters or Filters()).as_query(), **(view or View()).as_query()},
+            detail=detail,
         )
+    )
 
 
 def entries(engine: sa.Engine, limit: int = 5000) -> pl.DataFrame:

@@ -12,17 +12,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
+import polars as pl
 
+from dashboard import access as access_module
+from dashboard import cases as case_model
 from dashboard import ingest as ingest_module
 from dashboard import quarantine as quarantine_module
 from dashboard import store
 from dashboard.access import ROLES
 from dashboard.dimensions import GROUPS
 from dashboard.filters import ADJUSTMENTS, AGE_BANDS, Link
+from dashboard.gate import Gate
 from data_contracts.submission import Limits
 
 if TYPE_CHECKING:
-    import polars as pl
     import sqlalchemy as sa
 
     from dashboard.loaders import Dataset
@@ -445,8 +448,6 @@ def metrics(
         if fmt == "json":
             click.echo(json.dumps(entries))
         else:
-            import polars as pl
-
             click.echo(pl.DataFrame(entries).write_csv(), nl=False)
         return
     if not metric_id:
@@ -468,8 +469,6 @@ def metrics(
     if fmt == "json":
         click.echo(json.dumps(table.as_json()))
     else:
-        import polars as pl
-
         # The JSON's rows (6 decimals; p to 6 significant figures; direction) with the low-numbers mark.
         rows = pl.DataFrame(table.as_json()["rows"], infer_schema_length=None)
         click.echo(rows.with_columns(table.rows["low_numbers"]).write_csv(), nl=False)
@@ -527,3 +526,264 @@ def report(
         _fail(str(error))
     audit.record(engine, viewer, "export", "report", chosen.filters, f"governance pack {written.name}", chosen.view)
     click.echo(f"wrote {written} ({written.stat().st_size // 1024} KiB, {pack.MARKING})")
+
+
+# --- Outlier cases and meetings: the same rules (dashboard/cases, dashboard/meetings) and gate as the app ---
+
+CASE_AS = click.option(
+    "--as",
+    "as_name",
+    metavar="IDENTITY",
+    help="Who is running this, as the access file (CARTGOV_ACCESS_FILE) names them; default: the operating-system "
+    "account. The audit log records the account as well.",
+)
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
+def _case_viewer(as_name: str | None) -> access_module.Viewer:
+    """The person behind a cases or meeting command, with the role the access file gives them; anyone not on the
+    list is refused, as in the app."""
+    from dashboard.identity import command_line_user, operating_system_user
+
+    settings = access_module.settings()
+    claimed = (as_name or operating_system_user()).strip().lower()
+    try:
+        listed = access_module.viewer_for(claimed, access_module.load_access_file(settings["access_file"]))
+    except access_module.AccessConfigError as error:
+        _fail(str(error))
+    if listed is None:
+        _fail(f"{claimed} is not on the access list ({settings['access_file']}): nothing is shown")
+    return access_module.Viewer(command_line_user(claimed), listed.role, listed.centre)
+
+
+def _case_gate(dataset: Dataset, viewer: access_module.Viewer) -> Gate:
+    from dashboard import sample
+    from dashboard.gate import Gate
+
+    try:
+        return Gate(
+            access_module.policy_for(
+                viewer, list(dataset["centres"]["centre_code"]), sample.holds_only_the_sample(dataset)
+            )
+        )
+    except access_module.AccessConfigError as error:
+        _fail(str(error))
+
+
+def _echo_frame(frame: pl.DataFrame, fmt: str, empty: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(frame.to_dicts(), default=str))
+    elif frame.height == 0:
+        click.echo(empty)
+    else:
+        with pl.Config(
+            tbl_rows=-1, tbl_cols=-1, tbl_width_chars=200, fmt_str_lengths=120, tbl_hide_dataframe_shape=True
+        ):
+            click.echo(frame)
+
+
+@main.group()
+def cases() -> None:
+    """Outlier cases: a signal taken through the HQIP outlier process to a decision."""
+
+
+@cases.command("list")
+@click.option(
+    "--status",
+    default="open",
+    show_default=True,
+    help="open, closed, all, or one status: " + ", ".join(case_model.STATUSES) + ".",
+)
+@FORMAT
+@CASE_AS
+@command
+def cases_list(status: str, fmt: str, as_name: str | None, database_url: str) -> None:
+    """The cases you may see: every one for a national member, your own centre's for a lead, counts by status for
+    an observer."""
+    from dashboard import audit
+    from dashboard.loaders import load_dataset
+
+    viewer = _case_viewer(as_name)
+    engine = store.engine_for(database_url)
+    gate = _case_gate(load_dataset(engine), viewer)
+    every = case_model.cases(engine)
+    audit.record(engine, viewer, "view cases", "cases list", None, f"cases list --status {status}")
+    if viewer.role == "observer":
+        _echo_frame(gate.case_counts(every), fmt, "no cases")
+        return
+    shown = gate.cases(every)
+    if status == "open":
+        shown = shown.filter(pl.col("status") != "closed")
+    elif status != "all":
+        if status not in (*case_model.STATUSES, "closed"):
+            _fail(f"--status {status}: use open, closed, all or one of {', '.join(case_model.STATUSES)}")
+        shown = shown.filter(pl.col("status") == status)
+    columns = ["case_id", "centre_code", "metric", "level", "status", "decision", "owner", "opened_on", "due_on"]
+    _echo_frame(shown.select(columns), fmt, "no cases")
+
+
+@cases.command("show")
+@click.argument("case_id", type=int)
+@FORMAT
+@CASE_AS
+@command
+def cases_show(case_id: int, fmt: str, as_name: str | None, database_url: str) -> None:
+    """A case with its evidence and its whole history."""
+    from dashboard import audit
+    from dashboard.loaders import load_dataset
+
+    viewer = _case_viewer(as_name)
+    engine = store.engine_for(database_url)
+    gate = _case_gate(load_dataset(engine), viewer)
+    shown = gate.cases(case_model.cases(engine).filter(pl.col("case_id") == case_id))
+    audit.record(
+        engine, viewer, "view cases", "cases show", None, f"case {case_id}" + ("" if shown.height else " refused")
+    )
+    if shown.height == 0:
+        _fail(f"no case {case_id} that you may see")
+    events = case_model.history(engine).filter(pl.col("case_id") == case_id).drop("case_id")
+    if fmt == "json":
+        click.echo(json.dumps({**shown.to_dicts()[0], "history": events.to_dicts()}, default=str))
+        return
+    case = shown.row(0, named=True)
+    click.echo(
+        f"case {case_id}: {case['centre_code']}, {case['metric']} ({case['level']}), "
+        f"{case_model.status_words(case['status'], case['decision'])}; owner {case['owner']}; "
+        f"opened {case['opened_on']}; next step due {case['due_on'] or '-'}"
+    )
+    click.echo(f"evidence (data version {case['evidence_version']}): {case['evidence']}")
+    click.echo(f"view: {case['evidence_link']}")
+    for event in events.iter_rows(named=True):
+        extra = f" [resubmission {event['resubmission']}]" if event["resubmission"] else ""
+        click.echo(
+            f"  {event['at']:%Y-%m-%d %H:%M} {event['who']} ({event['role']}): {event['kind']} -> {event['status']}"
+            + (f": {event['text']}" if event["text"] else "")
+            + extra
+        )
+
+
+def _raised(dataset: Dataset) -> tuple[pl.DataFrame, dict[str, list[str]]]:
+    """England's signals for the default period (what a case is opened from), and that period's query."""
+    from dashboard import metrics as metric_engine
+    from dashboard.filters import Filters
+    from dashboard.meetings import signal_keys
+
+    view = Filters().dated(dataset.extract_date)
+    return signal_keys(metric_engine.signals(dataset, view)), view.as_query()
+
+
+@cases.command("open")
+@click.option("--centre", required=True, help="Centre code.")
+@click.option("--metric", "metric_id", required=True, help="Metric id.")
+@click.option("--level", type=click.Choice(case_model.LEVELS), required=True)
+@CASE_AS
+@command
+def cases_open(centre: str, metric_id: str, level: str, as_name: str | None, database_url: str) -> None:
+    """Open the case of a signal raised now (default period): its evidence is the signal as read today."""
+    from dashboard import presenter
+    from dashboard.loaders import load_dataset
+    from dashboard.meetings import link
+
+    viewer = _case_viewer(as_name)
+    engine = store.engine_for(database_url)
+    dataset = load_dataset(engine)
+    raised, period = _raised(dataset)
+    match = raised.filter((pl.col("centre") == centre) & (pl.col("metric") == metric_id) & (pl.col("level") == level))
+    if match.height == 0:
+        _fail(f"no {level} is raised for {centre} on {metric_id} in the default period: a case is opened from a signal")
+    signal = match.row(0, named=True)
+    try:
+        case_id = case_model.open_case(
+            engine,
+            viewer,
+            centre,
+            metric_id,
+            level,
+            presenter.signal_detail(signal),
+            link(presenter.signal_link(signal, period)),
+            dataset.data_version,
+        )
+    except case_model.NotAllowed as error:
+        _fail(str(error))
+    click.echo(f"case {case_id}: {centre}, {metric_id} ({level})")
+
+
+@cases.command("move")
+@click.argument("case_id", type=int)
+@click.argument("status", type=click.Choice(case_model.STATUSES))
+@click.option("--decision", type=click.Choice(case_model.DECISIONS), help="With closed: the panel's decision.")
+@click.option("--note", "text", help="What was done or decided, for the case's history.")
+@click.option("--resubmission", help="A centre's answer that corrected its data: the resubmission's reference.")
+@CASE_AS
+@command
+def cases_move(
+    case_id: int,
+    status: str,
+    decision: str | None,
+    text: str | None,
+    resubmission: str | None,
+    as_name: str | None,
+    database_url: str,
+) -> None:
+    """Move a case on (a lead's only move is centre_responded, with the answer in --note)."""
+    viewer = _case_viewer(as_name)
+    try:
+        case_model.move(store.engine_for(database_url), viewer, case_id, status, text, decision, resubmission)
+    except case_model.NotAllowed as error:
+        _fail(str(error))
+    click.echo(f"case {case_id}: {case_model.status_words(status, decision)}")
+
+
+@cases.command("note")
+@click.argument("case_id", type=int)
+@click.argument("text")
+@CASE_AS
+@command
+def cases_note(case_id: int, text: str, as_name: str | None, database_url: str) -> None:
+    """Add a note to a case's history."""
+    viewer = _case_viewer(as_name)
+    try:
+        case_model.note(store.engine_for(database_url), viewer, case_id, text)
+    except case_model.NotAllowed as error:
+        _fail(str(error))
+    click.echo(f"case {case_id}: note added")
+
+
+@main.group()
+def meeting() -> None:
+    """Governance meetings: the agenda for a date."""
+
+
+@meeting.command("agenda")
+@click.option("--date", "on", type=iso_date, required=True, help="The meeting's date.")
+@FORMAT
+@CASE_AS
+@command
+def meeting_agenda(on: dt.datetime, fmt: str, as_name: str | None, database_url: str) -> None:
+    """New signals since the last meeting, cases due or overdue, cases whose signal has cleared, cases decided."""
+    from dashboard import audit, meetings
+    from dashboard.loaders import load_dataset
+
+    viewer = _case_viewer(as_name)
+    engine = store.engine_for(database_url)
+    dataset = load_dataset(engine)
+    gate = _case_gate(dataset, viewer)
+    raised, period = _raised(dataset)
+    items = meetings.agenda(
+        on.date(), raised, case_model.cases(engine), meetings.last_before(engine, on.date()), period
+    )
+    audit.record(engine, viewer, "view cases", "meeting agenda", None, f"agenda for {on.date()}: {items.height} items")
+    if viewer.role == "observer":
+        _echo_frame(items.group_by("kind").agg(pl.len().alias("items")).sort("kind"), fmt, "nothing on the agenda")
+        return
+    shown = gate.cases(items)
+    if fmt == "json":
+        click.echo(json.dumps(shown.to_dicts(), default=str))
+        return
+    if shown.height == 0:
+        click.echo("nothing on the agenda")
+    for item in shown.iter_rows(named=True):
+        click.echo(
+            f"{item['position']:>3}. {meetings.ITEM_WORDS[item['kind']]}: {item['centre_code']}: {item['detail']}"
+        )
+        click.echo(f"     view: {item['link']}")

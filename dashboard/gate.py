@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import NamedTuple
+from urllib.parse import parse_qsl, urlencode
 
 import polars as pl
 
@@ -318,6 +319,38 @@ class Gate:
         if role == "observer":
             return frame.clear()
         return self.relabel(frame.filter(pl.col(centre_column) == self.policy.viewer.centre), centre_column)
+
+    def cases(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Outlier cases (or a meeting's items, or a case's history joined to its case): every one for a national
+        member; a lead's own centre's only, under its label, evidence links in the lead's labels; none for an
+        observer, who is told counts by status (case_counts)."""
+        viewer = self.policy.viewer
+        if viewer.role == "national":
+            return frame
+        if viewer.role == "observer":
+            return frame.clear()
+        own = frame.filter(pl.col("centre_code") == viewer.centre)
+        links = [c for c in ("evidence_link", "link") if c in own.columns]
+        return self.relabel(own, "centre_code").with_columns(
+            pl.col(c).map_elements(self.link, return_dtype=pl.Utf8) for c in links
+        )
+
+    @staticmethod
+    def case_counts(frame: pl.DataFrame) -> pl.DataFrame:
+        """Cases by status (closed ones by decision): all an observer is told of them, no centre and no metric."""
+        return (
+            frame.group_by("status", "decision").agg(pl.len().cast(pl.Int64).alias("cases")).sort("status", "decision")
+        )
+
+    def link(self, link: str | None) -> str | None:
+        """A view's link (page and query, centres by code) with its centres as this viewer names them."""
+        if not link or "?" not in link:
+            return link
+        page, _, query = link.partition("?")
+        pairs = parse_qsl(query, keep_blank_values=True)
+        labels = self.labels
+        named = [(k, labels.get(v, SUPPRESSED) if k == "centre" else v) for k, v in pairs]
+        return f"{page}?{urlencode(named)}"
 
     def query(self, filters: Filters) -> dict[str, list[str]]:
         """The filters as URL parameters in this viewer's own labels (a lead's link names peers by pseudonym)."""

@@ -37,8 +37,18 @@ def _few_events(events: int | None) -> str:
     return ""
 
 
+PER_CENTRE = ("funnel", "completeness", "cusum")  # the kinds of signal that are about one centre
+
+
 def signal_text(signal: dict) -> str:
     """One line a panel can read: who, what, how far, on what numbers (withheld counts as *)."""
+    detail = signal_detail(signal)
+    return f"{signal['centre']}: {detail}" if signal["kind"] in PER_CENTRE else detail
+
+
+def signal_detail(signal: dict) -> str:
+    """A signal in words without the centre it is about (a meeting's agenda names the centre as its reader knows
+    it)."""
     title = catalogue()[signal["metric"]].title
     kind = signal["kind"]
     if kind == "funnel":
@@ -51,25 +61,24 @@ def signal_text(signal: dict) -> str:
             value = "figures withheld"
         counts = f"{_count(signal['numerator'])} of {_count(signal['denominator'])}"
         return (
-            f"{signal['centre']}: {title}: {meaning.words(metric, signal['rule']).lower()} ({value}, {counts}, "
+            f"{title}: {meaning.words(metric, signal['rule']).lower()} ({value}, {counts}, "
             f"{meaning.p_text(signal['p_value'])}){_few_events(signal['numerator'])}"
+        )
+    if kind == "cusum":
+        return (
+            f"{title}: early warning, the CUSUM crossed its threshold in {wording.month(signal['period_end'])} "
+            f"({_count(signal['numerator'])} events in {_count(signal['denominator'])} patients since "
+            f"{wording.month(signal['period_start'])}, {signal['expected']:.1f} expected)"
         )
     if kind == "spc":
         return (
             f"{title}: {SPC_RULES[signal['rule']]} ({signal['side']}), {wording.quarter(signal['period_start'])} "
             f"to {wording.quarter(signal['period_end'])}"
         )
-    if kind == "cusum":
-        return (
-            f"{signal['centre']}: {title}: early warning, the CUSUM crossed its threshold in "
-            f"{wording.month(signal['period_end'])} ({_count(signal['numerator'])} events in "
-            f"{_count(signal['denominator'])} patients since {wording.month(signal['period_start'])}, "
-            f"{signal['expected']:.1f} expected)"
-        )
     if kind == "completeness":
         rate = "withheld" if signal["rate"] is None else f"{signal['rate']:.0%}"
         return (
-            f"{signal['centre']}: day-30 follow-up {signal['rule']} complete: outcomes not flagged ({rate}, "
+            f"day-30 follow-up {signal['rule']} complete: outcomes not flagged ({rate}, "
             f"{_count(signal['numerator'])} of {_count(signal['denominator'])})"
         )
     return f"{_count(signal['numerator'])} infusions outside their TA: {signal['reason']}"
@@ -77,7 +86,7 @@ def signal_text(signal: dict) -> str:
 
 def _signal_key(signal: dict) -> tuple:
     """What makes a signal the same one in another period: a centre's on a metric, or England's on a rule."""
-    per_centre = signal["kind"] in ("funnel", "completeness", "cusum")
+    per_centre = signal["kind"] in PER_CENTRE
     return (signal["kind"], signal["metric"], signal["centre"] if per_centre else signal["rule"])
 
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from dashboard import charts, metrics, presenter, stats, wording
+from dashboard import charts, meetings, metrics, presenter, stats, wording
 from dashboard.filters import Filters, View
 from dashboard.gate import Gate
 from dashboard.loaders import Dataset
+from dashboard.meetings import Minutes
 from dashboard.metrics.headline import periods
 
 MARKING = "OFFICIAL-SENSITIVE"
@@ -77,11 +78,47 @@ def _headlines(heads: pl.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _minutes(minutes: Minutes, gate: Gate, base_url: str) -> list[str]:
+    """The minutes as the pack's first section: attendance, then each item with its decision, actions and a link to
+    its view; a lead's pack has their own centre's items only, an observer's the number of items of each kind."""
+    parts = [
+        f"<h2>Minutes of the governance meeting on {minutes.held_on}</h2>",
+        f"<p><b>Attendance</b>: {html.escape(minutes.attendance or 'not recorded')}</p>",
+    ]
+    if gate.policy.viewer.role == "observer":
+        counts = minutes.items.group_by("kind").len().sort("kind")
+        lines = "".join(f"<li>{html.escape(meetings.ITEM_WORDS[k])}: {n}</li>" for k, n in counts.iter_rows())
+        return [*parts, f"<p>Items discussed (no centre is named to your role):</p><ul>{lines or '<li>None</li>'}</ul>"]
+    items = gate.cases(minutes.items)
+    head = "".join(f"<th>{c}</th>" for c in ("Item", "", "Centre", "What", "Decision", "Actions", "View"))
+    rows = []
+    for item in items.iter_rows(named=True):
+        href = f"{base_url.rstrip('/')}/{item['link']}" if base_url and item["link"] else item["link"] or ""
+        cells = (
+            str(item["position"]),
+            meetings.ITEM_WORDS[item["kind"]],
+            item["centre_code"],
+            item["detail"],
+            item["decision"] or "",
+            meetings.actions_text(item["actions"]),
+        )
+        view = f"<a href='{html.escape(href, quote=True)}'>open</a>" if href else ""
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + f"<td>{view}</td></tr>")
+    body = "".join(rows) or "<tr><td colspan='7'>No items</td></tr>"
+    return [*parts, f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"]
+
+
 def build(
-    data: Dataset, filters: Filters, gate: Gate, generated: dt.datetime | None = None, adjust: str | None = None
+    data: Dataset,
+    filters: Filters,
+    gate: Gate,
+    generated: dt.datetime | None = None,
+    adjust: str | None = None,
+    minutes: Minutes | None = None,
+    base_url: str = "",
 ) -> str:
     """The pack as one HTML document: every figure through the viewer's gate, with suppression (a pack is made to
-    be shared)."""
+    be shared); a meeting's minutes first when given (each item's view linked from `base_url`, the app's address)."""
     generated = generated or dt.datetime.now(dt.UTC)
     shared = Gate(replace(gate.policy, suppress=True))
     viewer = shared.policy.viewer
@@ -106,6 +143,8 @@ def build(
         + "</table>"
     )
 
+    if minutes is not None:
+        parts += _minutes(minutes, shared, base_url)
     heads = shared.headlines(metrics.headlines(data, filters))
     parts += ["<h2>Overview</h2>", _headlines(heads)]
     found = shared.signals(metrics.signals(data, filters, disclose=shared.disclose, adjust=adjust))

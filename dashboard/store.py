@@ -1,4 +1,5 @@
-"""The store: SQLAlchemy tables for the six submission tables plus batches, quarantine, audit log and dataset metadata.
+"""The store: SQLAlchemy tables for the six submission tables plus batches, quarantine, audit log, dataset metadata,
+outlier cases and governance meetings.
 
 SQLite (a file under var/) by default, PostgreSQL through CARTGOV_DATABASE_URL. The store is the write path and the
 source of truth; pages read columnar snapshots of it (dashboard/loaders), never the tables row by row.
@@ -89,6 +90,65 @@ audit_log = sa.Table(
     sa.Column("page", sa.Text),
     sa.Column("filters", sa.JSON),
     sa.Column("detail", sa.Text),
+)
+
+# Outlier cases (dashboard/cases): one per centre, metric and level, with every change in case_events.
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("centre_code", sa.Text, nullable=False),
+    sa.Column("metric", sa.Text, nullable=False),
+    sa.Column("level", sa.Text, nullable=False),  # alarm or alert
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("decision", sa.Text),  # once closed
+    sa.Column("owner", sa.Text),
+    sa.Column("opened_on", sa.Date, nullable=False),
+    sa.Column("due_on", sa.Date),
+    sa.Column("closed_on", sa.Date),
+    sa.Column("evidence", sa.Text),  # the signal in words (without the centre), as when the case was (re)opened
+    sa.Column("evidence_link", sa.Text),  # the view that showed it: page and query, centres by code
+    sa.Column("evidence_version", sa.Integer),  # the data version it was read from
+    sa.UniqueConstraint("centre_code", "metric", "level"),
+)
+case_events = sa.Table(
+    "case_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False, index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("who", sa.Text, nullable=False),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # opened, reopened, moved, response, assigned, note
+    sa.Column("status", sa.Text, nullable=False),  # the case's status after it
+    sa.Column("text", sa.Text),
+    sa.Column("resubmission", sa.Text),  # a centre's answer that corrected its data: the new submission's reference
+)
+# Governance meetings (dashboard/meetings): the agenda of a date, frozen when the minutes start, with each item's
+# decision and actions.
+meetings = sa.Table(
+    "meetings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("held_on", sa.Date, nullable=False, unique=True),
+    sa.Column("attendance", sa.Text),  # as typed
+    sa.Column("recorded_by", sa.Text, nullable=False),
+)
+meeting_items = sa.Table(
+    "meeting_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("meeting_id", sa.Integer, sa.ForeignKey("meetings.id"), nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # new_signal, due, cleared, decided
+    sa.Column("case_id", sa.Integer),
+    sa.Column("centre_code", sa.Text, nullable=False),
+    sa.Column("metric", sa.Text, nullable=False),
+    sa.Column("level", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),  # what it is, in words without the centre (labelled when shown)
+    sa.Column("link", sa.Text),  # the item's view: page and query, centres by code
+    sa.Column("decision", sa.Text),
+    sa.Column("actions", sa.JSON),  # [{"action", "owner", "due"}]
 )
 
 # One row: what the store holds now. data_version is bumped by every ingest that records anything new.
