@@ -632,3 +632,68 @@ def centre_profile(profile: pl.DataFrame) -> go.Figure:
         xaxis_tickformat=".0%", yaxis={"autorange": "reversed"}, height=max(320, 28 * rows.height + 100), **LAYOUT
     )
     return _readable(figure)
+
+
+# --- The early warning: a centre's CUSUM and VLAD, patient by patient ---
+
+
+def cusum(chart: pl.DataFrame, title: str) -> go.Figure:
+    """A centre's risk-adjusted CUSUM by infusion date: the chart, its threshold, and each crossing (after which it
+    starts again from 0)."""
+    figure = go.Figure(
+        go.Scatter(
+            x=chart["infusion_date"].to_list(),
+            y=chart["cusum"].to_list(),
+            mode="lines",
+            line={"color": "#005EB8", "shape": "hv"},
+            name="CUSUM",
+            hovertemplate="%{x|%d %b %Y}: %{y:.2f}<extra></extra>",
+        )
+    )
+    crossed = chart.filter(pl.col("crossed"))
+    if crossed.height:
+        figure.add_scatter(
+            x=crossed["infusion_date"].to_list(),
+            y=crossed["cusum"].to_list(),
+            mode="markers",
+            marker={"color": "#DA291C", "size": 10, "symbol": "triangle-up"},
+            name="Crossed: early warning",
+            hovertemplate="Crossed on %{x|%d %b %Y}<extra></extra>",
+        )
+    if chart.height and chart["threshold"][0] != float("inf"):
+        threshold = chart["threshold"][0]
+        figure.add_hline(
+            y=threshold,
+            line_dash="dash",
+            line_color="#DA291C",
+            annotation_text=f"threshold {threshold:.2f}",
+            annotation_position="top left",
+        )
+    figure.update_layout(
+        xaxis_title="Infusion date", yaxis_title=f"CUSUM, {title}", height=340, yaxis_rangemode="tozero", **LAYOUT
+    )
+    return _readable(figure)
+
+
+def vlad(chart: pl.DataFrame, title: str) -> go.Figure:
+    """A centre's variable life-adjusted display: events observed minus expected, cumulated by infusion date (above
+    0: more events than England's rates for its products predict)."""
+    figure = go.Figure(
+        go.Scatter(
+            x=chart["infusion_date"].to_list(),
+            y=chart["vlad"].to_list(),
+            mode="lines",
+            line={"color": "#7C2855", "shape": "hv"},
+            name="Observed minus expected",
+            hovertemplate="%{x|%d %b %Y}: %{y:+.1f} events<extra></extra>",
+        )
+    )
+    figure.add_hline(y=0, line_color="#768692")
+    figure.update_layout(
+        xaxis_title="Infusion date",
+        yaxis_title=f"{title}: observed minus expected",
+        height=340,
+        showlegend=False,
+        **LAYOUT,
+    )
+    return _readable(figure)

@@ -106,7 +106,8 @@ def agenda(
         items.append(_case_item("decided", case, f"{state} on {case['closed_on']}"))
     frame = pl.DataFrame(items, schema={k: v for k, v in ITEM_COLUMNS.items() if k != "position"}, orient="row")
     order = pl.col("kind").replace_strict({k: i for i, k in enumerate(ITEM_KINDS)}, return_dtype=pl.Int8)
-    frame = frame.sort(order, "centre_code", "metric", "level", maintain_order=True)
+    worst = pl.col("level").replace_strict({k: i for i, k in enumerate(cases.LEVELS)}, return_dtype=pl.Int8)
+    frame = frame.sort(order, worst, "centre_code", "metric", maintain_order=True)  # alarms first in each part
     return frame.with_columns(pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias("position")).select(
         list(ITEM_COLUMNS)
     )

@@ -25,9 +25,12 @@ ITU = Page("itu", "pages/itu.py", "ITU", ":material/emergency:", (ADJUST, OVERDI
 NICE_TA = Page("nice-ta", "pages/nice_ta.py", "NICE TAs", ":material/gavel:")
 EXCEPTIONS = Page("exceptions", "pages/exceptions.py", "Carer and travel", ":material/commute:")
 PRODUCTS = Page("products", "pages/products.py", "Products", ":material/vaccines:", (METRIC,))
-CENTRES = Page("centres", "pages/centres.py", "Centres", ":material/local_hospital:")
+CENTRES = Page("centres", "pages/centres.py", "Centres", ":material/local_hospital:", (METRIC,))
 DATA_QUALITY = Page("data-quality", "pages/data_quality.py", "Data quality", ":material/rule:")
+CASES = Page("cases", "pages/cases.py", "Outlier cases", ":material/assignment_late:")
+MEETINGS = Page("meetings", "pages/meetings.py", "Meetings", ":material/groups:")
 
-PAGES = (OVERVIEW, TOXICITY, ITU, NICE_TA, EXCEPTIONS, PRODUCTS, CENTRES, DATA_QUALITY)  # in the sidebar's order
+# In the sidebar's order: the figures, then what the panel does about them.
+PAGES = (OVERVIEW, TOXICITY, ITU, NICE_TA, EXCEPTIONS, PRODUCTS, CENTRES, DATA_QUALITY, CASES, MEETINGS)
 BY_PATH = {page.path: page for page in PAGES}
 PAGE_STATE = {page.path: page.carries for page in PAGES if page.carries}

@@ -73,6 +73,11 @@ COLUMN_LABELS = {
     "upper_3_sigma": "Upper 3-sigma limit",
     "lower_2_sigma": "Lower 2-sigma limit",
     "upper_2_sigma": "Upper 2-sigma limit",
+    "risk": "Expected risk",
+    "event": "Event",
+    "cusum": "CUSUM",
+    "crossed": "Crossed the threshold",
+    "vlad": "Observed minus expected, added up",
 }
 PERCENT_COLUMNS = (
     "rate",

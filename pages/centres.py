@@ -88,3 +88,41 @@ with right:
     tas = ui.view(ui.calc(metrics.infusions_by, filters, "ta_code"))
     if not ui.empty_notice(tas, "infusions"):
         ui.table(tas, "centre_tas", f"{label.replace(' ', '_')}_tas.csv")
+
+st.subheader("Early warning between meetings")
+st.caption(
+    "A risk-adjusted CUSUM patient by patient, each patient expected at England's rate for their product: it climbs "
+    "with each event and falls back with each patient without one. Crossing its threshold is an early warning, "
+    "and the chart starts again from 0. Beside it, events observed minus expected, added up."
+)
+watched = ui.metric_picker(list(metrics.EARLY_WARNING), "icans_severe", label="Early warning on")
+chart = ui.patient_rows(ui.calc(metrics.early_warning_chart, watched, filters), "early warning chart")
+if chart is not None and not chart.height:
+    st.info(
+        "The early warning is drawn patient by patient: it is shown for your own centre only."
+        if policy.viewer.role == "centre" and label != OWN_CENTRE
+        else "No patient with day-30 follow-up at this centre under these filters.",
+        icon=":material/visibility_off:",
+    )
+elif chart is not None:
+    level = ui.calc(metrics.early_warning_thresholds).filter(
+        (pl.col("metric") == watched) & (pl.col("centre_code") == centre)
+    )
+    if level.height:
+        st.caption(
+            f"Threshold {level['threshold'][0]:.2f}: about one false warning in "
+            f"{level['run_length'][0] / level['patients_a_year'][0]:.0f} years at this centre's volume "
+            f"({level['patients_a_year'][0]:.0f} patients a year in the last three years, or a typical centre's if "
+            "fewer), set to find the odds of the event doubled."
+        )
+    title = metrics.catalogue()[watched].title
+    left, right = st.columns(2)
+    with left:
+        ui.chart(charts.cusum(chart, title), key="early_warning_cusum", name=f"Risk-adjusted CUSUM of {title}")
+    with right:
+        ui.chart(
+            charts.vlad(chart, title),
+            key="early_warning_vlad",
+            name=f"{title}: events observed minus expected",
+            figures=chart.select("infusion_date", "risk", "event", "cusum", "crossed", "vlad"),
+        )

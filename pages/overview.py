@@ -45,8 +45,9 @@ ui.pack_download(data, filters)
 
 st.subheader("Signals")
 st.caption(
-    "Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, quarterly SPC signals, "
-    "follow-up completeness under 90%, and infusions outside their NICE TA, in the same period and filters."
+    "Centres beyond the 99.8% (alarm) or 95% (alert) funnel limit on the worse side, early warnings (a centre's "
+    "CUSUM crossing its threshold in the last six months), quarterly SPC signals, follow-up completeness under 90%, "
+    "and infusions outside their NICE TA, in the same period and filters."
 )
 found = ui.signals(filters)
 if not found:

@@ -209,17 +209,17 @@ def test_the_agenda_for_a_date_lists_exactly_the_expected_items(sqlite_url):
     assert [
         (r["kind"], r["case_id"], r["centre_code"], r["metric"], r["level"]) for r in agenda.iter_rows(named=True)
     ] == [
+        ("new_signal", None, "NWE01", "icans_severe", "alarm"),  # alarms first
         ("new_signal", None, "MID02", "crs_severe", "alert"),
-        ("new_signal", None, "NWE01", "icans_severe", "alarm"),
         ("due", due, "MID02", "icans_severe", "alarm"),
         ("cleared", cleared, "NWE01", "crs_severe", "alert"),
         ("decided", decided, "NWE01", "icans_severe", "alarm"),
     ]
     assert agenda["position"].to_list() == [1, 2, 3, 4, 5]
     assert later not in agenda["case_id"].to_list()
-    assert agenda["link"][0] == "centres?start=2023-10-01&end=2026-09-30&centre=MID02&metric=crs_severe"
-    assert "CUSUM crossed its threshold in August 2026" in agenda["detail"][0]
-    assert "MID02" not in agenda["detail"][0]  # the centre is named as each reader knows it, not in the words
+    assert agenda["link"][1] == "centres?start=2023-10-01&end=2026-09-30&centre=MID02&metric=crs_severe"
+    assert "CUSUM crossed its threshold in August 2026" in agenda["detail"][1]
+    assert "MID02" not in agenda["detail"][1]  # the centre is named as each reader knows it, not in the words
     assert agenda["detail"][2].endswith("next step due 2026-10-19 (overdue)")
     assert agenda["detail"][4] == f"Case {decided}, ICANS, grade 3 or more (alarm): Closed: no concern on 2026-09-14"
     assert meetings.minutes(engine, meeting_id).items.height == 1

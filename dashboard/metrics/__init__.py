@@ -10,6 +10,9 @@ from dashboard.metrics.data_quality import (
     followup_completeness,
     last_submission,
 )
+from dashboard.metrics.early_warning import WATCHED as EARLY_WARNING
+from dashboard.metrics.early_warning import series as early_warning_chart
+from dashboard.metrics.early_warning import thresholds as early_warning_thresholds
 from dashboard.metrics.episodes import episode_table
 from dashboard.metrics.headline import headlines, periods
 from dashboard.metrics.itu import itu_after_icans2, itu_reasons, itu_timing
@@ -30,6 +33,9 @@ from dashboard.metrics.usage import exception_episodes, infusions_by, value_coun
 from dashboard.quarantine import reasons as quarantine_reasons
 
 __all__ = [
+    "EARLY_WARNING",
+    "early_warning_chart",
+    "early_warning_thresholds",
     "headlines",
     "periods",
     "by_product",

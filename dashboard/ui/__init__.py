@@ -1,6 +1,19 @@
 """Shared Streamlit pieces, one module per concern; pages call them as ui.<name> (pages stay thin)."""
 
 from dashboard.pages import PAGE_STATE
+from dashboard.ui.casework import (
+    CASE_KEY,
+    agenda,
+    case_counts,
+    case_history,
+    change,
+    chosen_case,
+    meeting_on,
+    open_from_signal,
+    raised,
+    show_message,
+    shown_cases,
+)
 from dashboard.ui.figures import (
     audit_entries,
     calc,
@@ -44,6 +57,17 @@ from dashboard.ui.widgets import (
 )
 
 __all__ = [
+    "CASE_KEY",
+    "agenda",
+    "case_counts",
+    "case_history",
+    "change",
+    "chosen_case",
+    "meeting_on",
+    "open_from_signal",
+    "raised",
+    "show_message",
+    "shown_cases",
     "GLOBAL_KEYS",
     "PAGE_STATE",
     "VERSION_CHECK_SECONDS",

@@ -12,6 +12,7 @@ from dashboard import audit, metrics, presenter, store
 from dashboard import gate as gate_module
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
+from dashboard.meetings import Minutes
 from dashboard.ui import keys
 from dashboard.ui.session import VERSION_CHECK_SECONDS, WARM, dataset_of, run_version
 from dashboard.ui.signin import gate, policy
@@ -90,11 +91,17 @@ def _default_signals(url: str, version: int, data: Dataset) -> None:
 WARM.append(_default_signals)
 
 
-def signals(filters: Filters) -> list[dict]:
+def signal_records(filters: Filters) -> pl.DataFrame:
     """The signals for these filters (found once per data version, filter state and disclosure) as this viewer may
-    see them, each with its words and its link (page, query)."""
+    see them: records, without words (what a case is opened from)."""
     chosen = gate()
-    records = chosen.signals(_signals(store.database_url(), run_version(), filters, chosen.policy.suppress))
+    return chosen.signals(_signals(store.database_url(), run_version(), filters, chosen.policy.suppress))
+
+
+def signals(filters: Filters) -> list[dict]:
+    """The signals for these filters as this viewer may see them, each with its words and its link (page, query)."""
+    chosen = gate()
+    records = signal_records(filters)
     query = chosen.query(filters)
     return [
         {**row, "text": presenter.signal_text(row), "link": presenter.signal_link(row, query)}
@@ -148,16 +155,25 @@ def download(
     st.download_button(label, produce, file_name=file_name, mime=mime, key=key, on_click="ignore", **options)
 
 
-def pack_download(data: Dataset, filters: Filters) -> None:
-    """The governance pack of this view (small numbers suppressed), built only when it is asked for."""
+def pack_download(data: Dataset, filters: Filters, minutes: Minutes | None = None) -> None:
+    """The governance pack of this view (small numbers suppressed), built only when it is asked for; a meeting's
+    minutes first when given, each item linked to its view on this app."""
     from dashboard import report
 
     chosen = gate()
     name = f"cart-governance-pack-{filters.start}-to-{filters.end}"
+    if minutes is not None:
+        name = f"cart-governance-pack-meeting-{minutes.held_on}"
+    page = st.session_state.get(keys.PAGE) or ""
+    base = (st.context.url or "").rstrip("/").removesuffix(f"/{page}")  # the app's address, for the items' links
+
+    def build() -> str:
+        return report.build(data, filters, chosen, minutes=minutes, base_url=base)
+
     with st.container(horizontal=True):
         download(
             "Download the governance pack (HTML)",
-            lambda: report.build(data, filters, chosen).encode(),
+            lambda: build().encode(),
             file_name=f"{name}.html",
             mime="text/html",
             key="pack_download",
@@ -167,7 +183,7 @@ def pack_download(data: Dataset, filters: Filters) -> None:
         )
         download(
             "Download the governance pack (PDF)",
-            lambda: report.pdf(report.build(data, filters, chosen)),
+            lambda: report.pdf(build()),
             file_name=f"{name}.pdf",
             mime="application/pdf",
             key="pack_pdf_download",

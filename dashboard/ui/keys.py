@@ -13,3 +13,5 @@ GATE = "_gate"  # this session's gate, set after sign-in
 PAGE = "_page"  # the URL path of the page this run draws, for the audit log
 GOTO = "_goto_page"  # set by a drill-down callback, honoured by the entrypoint on the next run
 URL_NOTES = "_url_notes"  # values the opening URL had that were not used, noted once per session
+CASE = "case"  # the case open on the cases page, bound to ?case= by hand (a link can open one)
+MEETING_DATE = "meeting_date"  # the meeting on the meetings page, bound to ?date=
