@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import baseline  # beside this script: bench/ is the first entry of sys.path when it runs as `python bench/run.py`
+import early_warning
 import first_paint
 import foundation
 import load
@@ -269,6 +270,7 @@ def main() -> None:
                 row["ingest_postgresql"] = ingest_postgres(tier)
                 row["filter_change"] = filter_change(tier, args.repeat)
             if tier == "sample":
+                row["early_warning"] = early_warning.measure(runs=4000)
                 row["first_paint"] = first_paint.measure(max(args.repeat, 5), PAGE_PATHS)
                 row["sessions"] = {
                     replicas: load.run(sessions=50, seconds=90, tier="sample", client="protocol", replicas=replicas)
@@ -320,6 +322,13 @@ def render(report: dict) -> str:
             )
         if row.get("peak_memory_mib"):
             extra.append(f"- peak memory of the app server after every page ({tier}): {row['peak_memory_mib']} MiB")
+        if row.get("early_warning"):
+            extra.append(
+                "- the early warning's thresholds, by simulation ("
+                + tier
+                + "):\n\n"
+                + early_warning.render(row["early_warning"])
+            )
         if row.get("first_paint"):
             fp = row["first_paint"]
             pages = ", ".join(f"{name} {r['ratio_to_floor']:.2f}x" for name, r in fp.items() if name != "floor")

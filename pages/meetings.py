@@ -6,7 +6,6 @@ import polars as pl
 import streamlit as st
 
 from dashboard import meetings, ui
-from dashboard.filters import Filters
 from dashboard.ui import keys
 
 data = ui.dataset()
@@ -25,12 +24,14 @@ st.caption(
     "meeting. Starting the minutes freezes the agenda; decisions and actions are then recorded against each item, "
     "and the minutes open the governance pack."
 )
+filters = ui.current_filters()
+ui.period_note(data, filters)
 ui.show_message()
 on = st.date_input("Meeting date", key=keys.MEETING_DATE, bind="query-params", format="YYYY-MM-DD")
 if not isinstance(on, dt.date):
     st.stop()
 record = ui.meeting_on(on)
-items = record.items if record is not None else ui.agenda(on)
+items = record.items if record is not None else ui.agenda(on, filters)
 
 if record is None:
     st.subheader(f"Agenda for {on}")
@@ -91,4 +92,4 @@ for item in items.iter_rows(named=True):
                 st.rerun()
 
 st.subheader("The pack with these minutes")
-ui.pack_download(data, Filters().dated(data.extract_date), minutes=record)
+ui.pack_download(data, filters, minutes=record)

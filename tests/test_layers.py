@@ -33,6 +33,8 @@ LAYERS = [
         "dashboard.charts",
         "dashboard.presenter",
         "dashboard.report",
+        "dashboard.cases",
+        "dashboard.meetings",
         "dashboard.media",
         "dashboard.cli",
         "dashboard.server",

@@ -103,9 +103,10 @@ def open_from_signal(signal: dict, filters: Filters) -> None:
     )
 
 
-def agenda(on: dt.date) -> pl.DataFrame:
-    """The agenda for a date: England's signals for the default period, the cases, and the last meeting."""
-    view = Filters().dated(dataset().extract_date)
+def agenda(on: dt.date, filters: Filters) -> pl.DataFrame:
+    """The agenda for a date: England's signals under the filters' period (the sidebar's; by default the three years
+    to the extract date), the cases, and the last meeting."""
+    view = filters.dated(dataset().extract_date)
     url = store.database_url()
     earlier = _held(url).filter(pl.col("held_on") < on)
     last = _minutes(url, earlier["meeting_id"][0]) if earlier.height else None
