@@ -39,17 +39,20 @@ if viewer.role == "observer":
 
 shown = ui.shown_cases()
 titles = metrics.catalogue()
+ui.period_note(data, filters)
 if viewer.role == "national":
-    st.subheader("Signals without an open case")
-    ui.period_note(data, filters)
     open_keys = {tuple(k) for k in shown.filter(pl.col("status") != "closed").select(ui.CASE_KEY).iter_rows()}
     waiting = [
         s for s in ui.raised(filters).iter_rows(named=True) if (s["centre"], s["metric"], s["level"]) not in open_keys
     ]
+    # Open while there are no cases yet; then folded, so that the cases come first on a phone.
+    inbox = st.expander(
+        f"Signals without an open case ({len(waiting)})", expanded=not shown.height, icon=":material/inbox:"
+    )
     if not waiting:
-        st.success("Every signal under these filters has an open case.", icon=":material/task_alt:")
+        inbox.success("Every signal under these filters has an open case.", icon=":material/task_alt:")
     for index, signal in enumerate(waiting):
-        words, button = st.columns([5, 1], vertical_alignment="center")
+        words, button = inbox.columns([5, 1], vertical_alignment="center")
         words.markdown(f"**{signal['level'].upper()}** {presenter.signal_text(signal)}")
         button.button(
             "Open a case",
@@ -124,7 +127,7 @@ st.dataframe(
     key="case_history",
     hide_index=True,
     column_config={
-        "at": st.column_config.TextColumn("When", width="small"),
+        "at": st.column_config.TextColumn("When", width="medium"),
         "who": "Who",
         "kind": st.column_config.TextColumn("What", width="small"),
         "status": "Status after",
