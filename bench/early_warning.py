@@ -22,27 +22,13 @@ import polars as pl
 
 from dashboard import stats, synthetic
 from dashboard.filters import Filters
-from dashboard.loaders import Dataset
 from dashboard.metrics import early_warning
 from dashboard.metrics.definitions import definition
 from dashboard.metrics.episodes import episode_table
-from data_contracts import polars_schema
+from testkit.datasets import generated
 
 ROOT = Path(__file__).resolve().parents[1]
 DOUBLED = "LDN01"  # a large centre of the synthetic data
-
-
-def generated(episodes: int, seed: int, double_toxicity: str | None = None) -> Dataset:
-    def typed(table: str, frame: pl.DataFrame) -> pl.DataFrame:
-        schema = {c: t for c, t in polars_schema(table).items() if c in frame.columns}
-        return frame.with_columns(
-            pl.col(c).str.to_date() if t == pl.Date and frame[c].dtype == pl.String else pl.col(c).cast(t)
-            for c, t in schema.items()
-        )
-
-    frames = synthetic.generate_frames(episodes, seed, double_toxicity=double_toxicity)
-    typed_frames = {table: typed(table, frame) for table, frame in frames.items()}
-    return Dataset(1, synthetic.DEFAULT_AS_OF, True, typed_frames, quarantine=pl.DataFrame(), batches=pl.DataFrame())
 
 
 def simulated(risks: np.ndarray, shares: np.ndarray, threshold: float, odds_ratio: float, runs: int) -> tuple:

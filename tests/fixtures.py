@@ -1,4 +1,4 @@
-"""Small, deterministic datasets built by code for hand-computed metric tests."""
+"""Small, deterministic datasets built by code for hand-computed metric tests (and the generator's, from testkit)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import polars as pl
 
 from dashboard.loaders import Dataset
 from data_contracts import polars_schema, reference_path
+from testkit.datasets import generated  # noqa: F401 - the tests' name for it
 
 AS_OF = dt.date(2026, 9, 30)
 
@@ -92,18 +93,3 @@ def dataset(
         "followup": _frame("followup", followup, {}),
     }
     return Dataset(1, AS_OF, True, frames, quarantine=pl.DataFrame(), batches=pl.DataFrame())
-
-
-def generated(episodes: int, seed: int) -> Dataset:
-    """A registry from the synthetic generator, typed as its contracts declare, without a store."""
-    from dashboard import synthetic
-
-    def typed(table: str, frame: pl.DataFrame) -> pl.DataFrame:
-        schema = {c: t for c, t in polars_schema(table).items() if c in frame.columns}
-        return frame.with_columns(
-            pl.col(c).str.to_date() if t == pl.Date and frame[c].dtype == pl.String else pl.col(c).cast(t)
-            for c, t in schema.items()
-        )
-
-    frames = {table: typed(table, frame) for table, frame in synthetic.generate_frames(episodes, seed).items()}
-    return Dataset(1, synthetic.DEFAULT_AS_OF, True, frames, quarantine=pl.DataFrame(), batches=pl.DataFrame())

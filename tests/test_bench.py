@@ -10,9 +10,9 @@ import sys
 from tests.conftest import PROJECT_ROOT
 
 
-def test_the_benchmarks_run_on_a_tiny_tier(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "bench/run.py", "--tiers", "tiny", "--repeat", "1", "--quick", "--out", str(tmp_path)],
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
         cwd=PROJECT_ROOT,
         # This checkout's packages (testkit, dashboard), not whichever copy the environment has installed.
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
@@ -20,6 +20,10 @@ def test_the_benchmarks_run_on_a_tiny_tier(tmp_path):
         text=True,
         timeout=600,
     )
+
+
+def test_the_benchmarks_run_on_a_tiny_tier(tmp_path):
+    result = bench("bench/run.py", "--tiers", "tiny", "--repeat", "1", "--quick", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "latest.json").read_text())
     tiny = report["tiers"]["tiny"]
@@ -40,14 +44,7 @@ def test_the_benchmarks_run_on_a_tiny_tier(tmp_path):
 
 
 def test_the_early_warning_bench_runs_and_its_simulation_agrees_with_the_threshold(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "bench/early_warning.py", "--runs", "400", "--out", str(tmp_path)],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = bench("bench/early_warning.py", "--runs", "400", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "early-warning.json").read_text())
     for row in report["run_lengths"]:

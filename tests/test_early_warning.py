@@ -15,7 +15,6 @@ from dashboard import metrics, stats, synthetic
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics import early_warning
-from data_contracts import polars_schema
 from tests import fixtures
 from tests.fixtures import AS_OF, infusion, outcome
 
@@ -161,25 +160,6 @@ def test_a_metric_nobody_has_had_is_never_charted_to_a_crossing():
     assert early_warning.recent_crossings(data, Filters(), AS_OF).height == 0
 
 
-def generated(episodes: int, seed: int, double_toxicity: str | None) -> Dataset:
-    def typed(table: str, frame: pl.DataFrame) -> pl.DataFrame:
-        schema = {c: t for c, t in polars_schema(table).items() if c in frame.columns}
-        return frame.with_columns(
-            pl.col(c).str.to_date() if t == pl.Date and frame[c].dtype == pl.String else pl.col(c).cast(t)
-            for c, t in schema.items()
-        )
-
-    frames = synthetic.generate_frames(episodes, seed, double_toxicity=double_toxicity)
-    return Dataset(
-        1,
-        synthetic.DEFAULT_AS_OF,
-        True,
-        {t: typed(t, f) for t, f in frames.items()},
-        quarantine=pl.DataFrame(),
-        batches=pl.DataFrame(),
-    )
-
-
 def test_the_cusum_warns_on_a_centre_whose_toxicity_doubled_in_its_last_quarter_before_that_quarter_ends():
     """At registry volumes (100,000 infusions), LDN01's odds of every toxicity double in the three months to the
     extract date. A quarter's funnel is drawn once the quarter is over and its day-30 follow-up is in; the CUSUM has
@@ -187,7 +167,7 @@ def test_the_cusum_warns_on_a_centre_whose_toxicity_doubled_in_its_last_quarter_
     as_of = synthetic.DEFAULT_AS_OF
     quarter_from = as_of - dt.timedelta(days=synthetic.WORSE_DAYS)
     view = Filters(centre=("LDN01",)).dated(as_of)
-    worse, same = generated(100_000, 5, "LDN01"), generated(100_000, 5, None)
+    worse, same = fixtures.generated(100_000, 5, "LDN01"), fixtures.generated(100_000, 5)
     for metric_id in early_warning.WATCHED:
         crossings = early_warning.series(worse, metric_id, view).filter(
             pl.col("crossed") & (pl.col("infusion_date") > quarter_from)
