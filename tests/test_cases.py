@@ -9,9 +9,11 @@ import json
 import polars as pl
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 from dashboard import access, audit, cases, meetings, report, store
 from dashboard.access import OWN_CENTRE, Viewer
+from dashboard.cli import main
 from dashboard.gate import Gate
 from tests import fixtures
 from tests.conftest import run_cli
@@ -302,24 +304,39 @@ def test_the_command_line_keeps_a_lead_to_their_own_centres_cases(seeded_sqlite,
     env = {"CARTGOV_ACCESS_FILE": str(access_file)}
 
     def cli(*args: str, who: str = "panel@example.nhs.uk"):
-        return run_cli(*args, "--as", who, "--database-url", seeded_sqlite, env=env)
+        """`cartgov` in this process (the imports paid once): exit code, stdout and stderr as a user sees them."""
+        return CliRunner().invoke(main, [*args, "--as", who, "--database-url", seeded_sqlite], env=env)
 
-    # The sample's MID02 ICANS alarm, opened from the signal raised now.
-    made = cli("cases", "open", "--centre", "MID02", "--metric", "icans_severe", "--level", "alarm")
+    # The sample's MID02 ICANS alarm, opened from the signal raised now, by the command as a user runs it.
+    made = run_cli(
+        "cases",
+        "open",
+        "--centre",
+        "MID02",
+        "--metric",
+        "icans_severe",
+        "--level",
+        "alarm",
+        "--as",
+        "panel@example.nhs.uk",
+        "--database-url",
+        seeded_sqlite,
+        env=env,
+    )
     assert made.returncode == 0, made.stderr
     case_id = int(made.stdout.split()[1].rstrip(":"))
     refused = cli("cases", "open", "--centre", "MID02", "--metric", "crs_any", "--level", "alarm")
-    assert refused.returncode == 2 and "a case is opened from a signal" in refused.stderr
-    assert cli("cases", "move", str(case_id), "data_check_requested", "--note", "Check grades").returncode == 0
+    assert refused.exit_code == 2 and "a case is opened from a signal" in refused.stderr
+    assert cli("cases", "move", str(case_id), "data_check_requested", "--note", "Check grades").exit_code == 0
 
     other = cli("cases", "show", str(case_id), who="other@example.nhs.uk")
-    assert other.returncode == 2 and "no case" in other.stderr and "MID02" not in other.stdout + other.stderr
+    assert other.exit_code == 2 and "no case" in other.stderr and "MID02" not in other.stdout + other.stderr
     listed = cli("cases", "list", "--format", "json", who="other@example.nhs.uk")
-    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
     moved = cli("cases", "move", str(case_id), "centre_responded", "--note", "mine now", who="other@example.nhs.uk")
-    assert moved.returncode == 2 and "may not" in moved.stderr
-    assert cli("cases", "note", str(case_id), "hello", who="other@example.nhs.uk").returncode == 2
-    assert cli("cases", "list", who="stranger@example.nhs.uk").returncode == 2
+    assert moved.exit_code == 2 and "may not" in moved.stderr
+    assert cli("cases", "note", str(case_id), "hello", who="other@example.nhs.uk").exit_code == 2
+    assert cli("cases", "list", who="stranger@example.nhs.uk").exit_code == 2
 
     answer = cli(
         "cases",
@@ -332,7 +349,7 @@ def test_the_command_line_keeps_a_lead_to_their_own_centres_cases(seeded_sqlite,
         "R1",
         who="lead@example.nhs.uk",
     )
-    assert answer.returncode == 0, answer.stderr
+    assert answer.exit_code == 0, answer.stderr
     own = json.loads(cli("cases", "show", str(case_id), "--format", "json", who="lead@example.nhs.uk").stdout)
     assert own["centre_code"] == OWN_CENTRE and own["status"] == "centre_responded"
     assert [e["kind"] for e in own["history"]] == ["opened", "moved", "response"]
