@@ -5,15 +5,17 @@ at a typical centre's, if it treats fewer: a small centre's chart would otherwis
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import polars as pl
 
+from dashboard import filters as filter_model
 from dashboard import stats
 from dashboard.filters import Filters
 from dashboard.loaders import Dataset
 from dashboard.metrics.definitions import definition
-from dashboard.metrics.episodes import episode_table, in_view
+from dashboard.metrics.episodes import episode_table
 
 # The acute toxicities, known by day 30, that a centre's practice can change within weeks: the charts between
 # meetings. (Every chart is a chance of a false alarm: with 23 centres, three metrics at five years each make about
@@ -80,40 +82,76 @@ def _thresholds(dataset: Dataset) -> pl.DataFrame:
     return pl.concat(tables).select("metric", "centre_code", "patients_a_year", "run_length", "threshold")
 
 
+def _order(dataset: Dataset) -> pl.Series:
+    """Each episode's place in centre, infusion date and episode id order, found once per data version: a chart's
+    patients are then put in order by one integer rather than three keys."""
+
+    def ranked(data: Dataset) -> pl.Series:
+        order = episode_table(data).select(pl.arg_sort_by("centre_code", "infusion_date", "episode_id"))
+        return order.to_series().arg_sort().cast(pl.UInt32).alias("_order")
+
+    return dataset.derived("cusum_order", ranked)
+
+
 def series(
     dataset: Dataset, metric_id: str, filters: Filters | None = None, as_of: dt.date | None = None
 ) -> pl.DataFrame:
     """Every patient in the metric's denominator at each centre in view, in infusion order, with their expected risk
     (England's rate for their product under the same filters but centre: the product-mix model), the CUSUM, its
     crossings and the VLAD (SERIES_SCHEMA)."""
+    return charts(dataset, (metric_id,), filters, as_of)[metric_id]
+
+
+def charts(
+    dataset: Dataset, metric_ids: tuple[str, ...], filters: Filters | None = None, as_of: dt.date | None = None
+) -> dict[str, pl.DataFrame]:
+    """`series` of several metrics, reading and ordering the episodes in view once for all of them."""
     filters = filters or Filters()
     as_of = as_of or dataset.extract_date or dt.date.today()
-    numerator, denominator = definition(metric_id, as_of)
+    defined = {m: definition(m, as_of) for m in metric_ids}
     national = (
-        in_view(dataset, filters.without("centre"))
-        .filter(denominator)
-        .select("centre_code", "product_code", "infusion_date", "episode_id", numerator.alias("event"))
-    )
-    risks = national.group_by("product_code").agg(pl.col("event").mean().alias("risk"))
-    scoped = national.filter(pl.col("centre_code").is_in(list(filters.centre))) if filters.centre else national
-    levels = thresholds(dataset).filter(pl.col("metric") == metric_id).select("centre_code", "threshold").lazy()
-    patients = (
-        scoped.join(risks, on="product_code")
-        .join(levels, on="centre_code", how="left")
-        .sort("centre_code", "infusion_date", "episode_id")
-        .select("centre_code", "infusion_date", "risk", "event", pl.col("threshold").fill_null(np.inf))
+        filter_model.apply(episode_table(dataset).lazy().with_columns(_order(dataset)), filters.without("centre"))
+        .select(
+            "centre_code",
+            "product_code",
+            "infusion_date",
+            "_order",
+            *(n.alias(f"{m}:event") for m, (n, _) in defined.items()),
+            *(d.alias(f"{m}:counted") for m, (_, d) in defined.items()),
+        )
+        .filter(pl.any_horizontal(pl.col(f"{m}:counted") for m in metric_ids))
+        .sort("_order")
         .collect()
     )
-    charts = []
-    for centre in patients.partition_by("centre_code", maintain_order=True):
-        risk, event = centre["risk"].to_numpy(), centre["event"].to_numpy()
-        values, crossed = stats.bernoulli_cusum(risk, event, ODDS_RATIO, float(centre["threshold"][0]))
-        charts.append(
-            centre.with_columns(
-                pl.Series("cusum", values), pl.Series("crossed", crossed), pl.Series("vlad", stats.vlad(risk, event))
-            )
+    scoped = national.filter(pl.col("centre_code").is_in(list(filters.centre))) if filters.centre else national
+    levels = thresholds(dataset)
+    return {m: _chart(national, scoped, m, levels) for m in metric_ids}
+
+
+def _chart(national: pl.DataFrame, scoped: pl.DataFrame, metric_id: str, levels: pl.DataFrame) -> pl.DataFrame:
+    """One metric's charts from the episodes in view (in order): England's product rates from all of them, each
+    centre's CUSUM and VLAD on its own run of rows."""
+    event, counted = pl.col(f"{metric_id}:event"), pl.col(f"{metric_id}:counted")
+    risks = national.filter(counted).group_by("product_code").agg(event.mean().alias("risk"))
+    level = levels.filter(pl.col("metric") == metric_id).select("centre_code", "threshold")
+    patients = (
+        scoped.filter(counted)
+        .join(risks, on="product_code", how="left", maintain_order="left")
+        .join(level, on="centre_code", how="left", maintain_order="left")
+        .select("centre_code", "infusion_date", "risk", event.alias("event"), pl.col("threshold").fill_null(np.inf))
+    )
+    # Each centre's patients are one run of rows (sorted by centre first): its chart is computed on that slice.
+    risk, happened, threshold = (patients[c].to_numpy() for c in ("risk", "event", "threshold"))
+    values, crossed, vlad = np.empty(patients.height), np.zeros(patients.height, dtype=bool), np.empty(patients.height)
+    starts = patients.select(pl.col("centre_code").ne(pl.col("centre_code").shift(1)).fill_null(True).arg_true())
+    for first, end in itertools.pairwise([*starts.to_series().to_list(), patients.height]):
+        part = slice(first, end)
+        values[part], crossed[part] = stats.bernoulli_cusum(
+            risk[part], happened[part], ODDS_RATIO, float(threshold[first])
         )
-    return pl.concat(charts).select(list(SERIES_SCHEMA)) if charts else pl.DataFrame(schema=SERIES_SCHEMA)
+        vlad[part] = stats.vlad(risk[part], happened[part])
+    charted = patients.with_columns(pl.Series("cusum", values), pl.Series("crossed", crossed), pl.Series("vlad", vlad))
+    return charted.select(list(SERIES_SCHEMA))
 
 
 def recent_crossings(dataset: Dataset, filters: Filters | None = None, as_of: dt.date | None = None) -> pl.DataFrame:
@@ -122,17 +160,14 @@ def recent_crossings(dataset: Dataset, filters: Filters | None = None, as_of: dt
     (from the last time the chart stood at 0)."""
     as_of = as_of or dataset.extract_date or dt.date.today()
     found = []
-    for metric_id in WATCHED:
-        charted = series(dataset, metric_id, filters, as_of).with_columns(
-            # A climb starts where the chart left 0, or restarted after a crossing.
-            (
-                (pl.col("cusum").shift(1).over("centre_code").fill_null(0) <= 0)
-                | pl.col("crossed").shift(1).over("centre_code").fill_null(False)
-            )
-            .cum_sum()
-            .over("centre_code")
-            .alias("climb")
-        )
+    for metric_id, chart in charts(dataset, WATCHED, filters, as_of).items():
+        # A climb starts at a centre's first patient, where its chart left 0, or where it restarted after a
+        # crossing; numbered through the whole frame (each centre's rows are together), so no window is needed.
+        cusum, crossed = chart["cusum"].to_numpy(), chart["crossed"].to_numpy()
+        centre = chart["centre_code"]
+        opened = np.ones(chart.height, dtype=bool)
+        opened[1:] = (cusum[:-1] <= 0) | crossed[:-1] | (centre[1:] != centre[:-1]).to_numpy()
+        charted = chart.with_columns(pl.Series("climb", np.cumsum(opened)))
         latest = (
             charted.filter(pl.col("crossed"))
             .group_by("centre_code")
@@ -140,7 +175,8 @@ def recent_crossings(dataset: Dataset, filters: Filters | None = None, as_of: dt
             .filter(pl.col("crossed_on") > as_of - dt.timedelta(days=RECENT_DAYS))
         )
         found.append(
-            charted.join(latest, on=["centre_code", "climb"])
+            charted.filter(pl.col("climb").is_in(latest["climb"].implode()))
+            .join(latest.drop("centre_code"), on="climb")
             .group_by("centre_code")
             .agg(
                 pl.col("infusion_date").min().alias("climb_from"),
