@@ -287,6 +287,15 @@ def history(engine: sa.Engine) -> pl.DataFrame:
     return pl.DataFrame(found, schema=EVENT_COLUMNS, orient="row")
 
 
+def status_column() -> pl.Expr:
+    """The status and decision columns as one column of words."""
+    return (
+        pl.struct("status", "decision")
+        .map_elements(lambda r: status_words(r["status"], r["decision"]), return_dtype=pl.Utf8)
+        .alias("status")
+    )
+
+
 def status_words(status: str, decision: str | None) -> str:
     """ "Closed: action plan agreed", "Data check requested"."""
     return STATUS_WORDS[status] + (f": {DECISION_WORDS[decision]}" if decision else "")

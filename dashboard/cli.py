@@ -774,7 +774,7 @@ def meeting_agenda(on: dt.datetime, fmt: str, as_name: str | None, database_url:
     )
     audit.record(engine, viewer, "view cases", "meeting agenda", None, f"agenda for {on.date()}: {items.height} items")
     if viewer.role == "observer":
-        _echo_frame(items.group_by("kind").agg(pl.len().alias("items")).sort("kind"), fmt, "nothing on the agenda")
+        _echo_frame(gate.item_counts(items), fmt, "nothing on the agenda")
         return
     shown = gate.cases(items)
     if fmt == "json":

@@ -294,11 +294,10 @@ class Gate:
             peer_chart = (pl.col("kind") == "cusum") & pl.col("centre").ne_missing(
                 pl.lit(self.policy.viewer.centre, pl.Utf8)
             )
+            start, end = pl.col("period_start"), pl.col("period_end")
             records = records.with_columns(
-                pl.when(peer_chart).then(pl.col(c).dt.month_start()).otherwise(pl.col(c)).alias("period_start")
-                if c == "period_start"
-                else pl.when(peer_chart).then(pl.col(c).dt.month_end()).otherwise(pl.col(c)).alias(c)
-                for c in ("period_start", "period_end")
+                pl.when(peer_chart).then(start.dt.month_start()).otherwise(start).alias("period_start"),
+                pl.when(peer_chart).then(end.dt.month_end()).otherwise(end).alias("period_end"),
             )
         # A lead's own first, then worst first, then by the centre's label (an order by code would pair each pseudonym
         # with a code).
@@ -341,6 +340,11 @@ class Gate:
         return (
             frame.group_by("status", "decision").agg(pl.len().cast(pl.Int64).alias("cases")).sort("status", "decision")
         )
+
+    @staticmethod
+    def item_counts(items: pl.DataFrame) -> pl.DataFrame:
+        """A meeting's items by kind: all an observer is told of an agenda or its minutes."""
+        return items.group_by("kind").agg(pl.len().cast(pl.Int64).alias("items")).sort("kind")
 
     def link(self, link: str | None) -> str | None:
         """A view's link (page and query, centres by code) with its centres as this viewer names them."""

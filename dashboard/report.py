@@ -86,7 +86,7 @@ def _minutes(minutes: Minutes, gate: Gate, base_url: str) -> list[str]:
         f"<p><b>Attendance</b>: {html.escape(minutes.attendance or 'not recorded')}</p>",
     ]
     if gate.policy.viewer.role == "observer":
-        counts = minutes.items.group_by("kind").len().sort("kind")
+        counts = gate.item_counts(minutes.items)
         lines = "".join(f"<li>{html.escape(meetings.ITEM_WORDS[k])}: {n}</li>" for k, n in counts.iter_rows())
         return [*parts, f"<p>Items discussed (no centre is named to your role):</p><ul>{lines or '<li>None</li>'}</ul>"]
     items = gate.cases(minutes.items)

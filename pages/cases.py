@@ -27,9 +27,7 @@ if viewer.role == "observer":
     counts = ui.case_counts()
     st.dataframe(
         counts.select(
-            pl.struct("status", "decision")
-            .map_elements(lambda r: cases.status_words(r["status"], r["decision"]), return_dtype=pl.Utf8)
-            .alias("status"),
+            cases.status_column(),
             "cases",
         ).to_arrow(),
         hide_index=True,
@@ -76,9 +74,7 @@ else:
             "centre_code",
             pl.col("metric").replace_strict({k: m.title for k, m in titles.items()}, default=pl.col("metric")),
             "level",
-            pl.struct("status", "decision")
-            .map_elements(lambda r: cases.status_words(r["status"], r["decision"]), return_dtype=pl.Utf8)
-            .alias("status"),
+            cases.status_column(),
             "owner",
             "opened_on",
             "due_on",
