@@ -18,7 +18,12 @@ from tests.conftest import SAMPLE, serve
 
 pytestmark = pytest.mark.browser
 
-PEOPLE = {"national": "panel@example.nhs.uk", "lead": "lead@example.nhs.uk", "peer": "peer@example.nhs.uk"}
+PEOPLE = {
+    "national": "panel@example.nhs.uk",
+    "lead": "lead@example.nhs.uk",
+    "peer": "peer@example.nhs.uk",
+    "observer": "board@example.nhs.uk",
+}
 ACCESS = """
 [users."panel@example.nhs.uk"]
 role = "national"
@@ -30,8 +35,12 @@ centre = "MID02"
 [users."peer@example.nhs.uk"]
 role = "centre"
 centre = "LDN01"
+
+[users."board@example.nhs.uk"]
+role = "observer"
 """
-PEER_NAMES = pl.read_csv(SAMPLE / "centres.csv").filter(pl.col("centre_code") != "MID02")["centre_name"].to_list()
+CENTRES = pl.read_csv(SAMPLE / "centres.csv")
+PEER_NAMES = CENTRES.filter(pl.col("centre_code") != "MID02")["centre_name"].to_list()
 
 
 @pytest.fixture
@@ -184,3 +193,21 @@ def test_a_lead_cannot_see_or_change_another_centres_case(case_app, browser):
     meetings = signed_in(browser, case_app, "lead", "meetings")
     meetings.get_by_text("Meetings are recorded by national members").wait_for()
     assert meetings.get_by_role("button", name="Start the minutes of this meeting").count() == 0
+
+
+def test_an_observer_is_sent_no_case_only_counts_by_status(case_app, browser):
+    national = signed_in(browser, case_app, "national", "cases")
+    alarm = national.get_by_test_id("stHorizontalBlock").filter(has_text=re.compile(r"ALARM MID02: ICANS"))
+    alarm.get_by_role("button", name="Open a case").click()
+    settle(national)
+    national.get_by_text("Case opened for MID02").wait_for()
+
+    sent: list[bytes] = []
+    observer = signed_in(browser, case_app, "observer", "cases?case=1", sent)
+    observer.get_by_text("your role is told how many there are").wait_for()
+    meetings = signed_in(browser, case_app, "observer", "meetings", sent)
+    meetings.get_by_text("the number of items of each kind").wait_for()
+    shown = observer.content() + meetings.content() + b"".join(sent).decode("utf-8", "replace")
+    for code, name in CENTRES.select("centre_code", "centre_name").iter_rows():
+        assert code not in shown and name not in shown, code
+    assert "ICANS, grade 3 or more: worse" not in shown  # not the evidence, not the signal behind the case
